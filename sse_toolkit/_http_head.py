@@ -17,13 +17,22 @@ from dataclasses import dataclass, field
 
 from ._exceptions import SSEProtocolError
 
-__all__ = ["HeadSplitter", "HttpHead", "MAX_HEAD_SIZE", "split_http_head"]
+__all__ = ["HeadSplitter", "HttpHead", "MAX_HEAD_SIZE", "find_header", "split_http_head"]
 
 MAX_HEAD_SIZE = 256 * 1024
 
 _PREFIX = b"HTTP/"
 _STATUS_LINE = re.compile(rb"HTTP/(\d(?:\.\d)?) +(\d{3})(?: +([^\r\n]*))?")
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
+
+
+def find_header(headers: list[tuple[str, str]], name: str, default: str | None = None) -> str | None:
+    """The last value of header ``name`` in ``headers`` (case-insensitive), or ``default``."""
+    name = name.lower()
+    for key, value in reversed(headers):
+        if key.lower() == name:
+            return value
+    return default
 
 
 @dataclass(frozen=True)
@@ -37,11 +46,7 @@ class HttpHead:
 
     def header(self, name: str, default: str | None = None) -> str | None:
         """The last value of header ``name`` (case-insensitive), or ``default``."""
-        name = name.lower()
-        for key, value in reversed(self.headers):
-            if key.lower() == name:
-                return value
-        return default
+        return find_header(self.headers, name, default)
 
     @property
     def is_interim(self) -> bool:
