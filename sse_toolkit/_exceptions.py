@@ -1,4 +1,4 @@
-"""Errors: the one exception tree that every layer of sse_toolkit raises from.
+"""Parser layer (and below all others): the one exception tree that every layer of sse_toolkit raises from.
 
     SSEError                      root; never raised itself
     ├── SSEProtocolError          bad bytes from the peer (a line over the size limit, a broken HTTP head)
