@@ -6,7 +6,8 @@ heads: ``HTTP/1.1 100 Continue``, a proxy's ``HTTP/1.1 200 Connection establishe
 bytes stream in, records each, and passes the body on untouched. Input that does not start with
 ``HTTP/`` is a plain body and goes through as it is.
 
-Linear time: the buffer is searched from where the previous search stopped; heads are capped at
+Linear time: bytes collect in a ``bytearray`` (amortised O(1) appends) that is searched from where the
+previous search stopped, so a head fed one byte at a time stays O(n); heads are capped at
 ``MAX_HEAD_SIZE`` (curl itself refuses header blocks over 100 KiB-300 KiB; 256 KiB lets every real one by).
 """
 
@@ -64,7 +65,7 @@ class HeadSplitter:
 
     def __init__(self) -> None:
         self.heads: list[HttpHead] = []
-        self._buf = b""
+        self._buf = bytearray()
         self._searched = 0  # how far _buf has been searched for the end of a head
         self._state = "start"  # start -> head -> body
         self._offset = 0  # stream offset of _buf[0]
@@ -101,10 +102,10 @@ class HeadSplitter:
                         self._offset,
                     )
                 return b""
-            head = _parse_head(self._buf[: match.start()], self._offset)
+            head = _parse_head(bytes(self._buf[: match.start()]), self._offset)
             self.heads.append(head)
             self._offset += match.end()
-            self._buf = self._buf[match.end() :]
+            del self._buf[: match.end()]
             self._searched = 0
             if not head.is_interim:
                 return self._to_body()
@@ -118,7 +119,8 @@ class HeadSplitter:
 
     def _to_body(self) -> bytes:
         self._state = "body"
-        body, self._buf = self._buf, b""
+        body = bytes(self._buf)
+        self._buf = bytearray()
         return body
 
 
