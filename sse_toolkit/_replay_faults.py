@@ -1,0 +1,238 @@
+"""Replay layer: fault injection (re-chunking, latency and jitter, error statuses, mid-stream errors, breaks).
+
+A :class:`Faults` value says what to do wrong; :func:`inject` applies it to a planned response: the body as
+timed pieces ``(t, bytes)`` plus the byte offsets where its events end. Everything here is pure (no
+sockets): the server then sends the pieces as they come out, one HTTP chunk each, at their times.
+
+Order of application (each step sees the result of the one before):
+  1. ``status``: the whole response becomes the API's error for that status (see :func:`error_reply_body`);
+  2. ``error_after`` N: after N events the stream ends with the API's raw mid-stream JSON error;
+  3. ``disconnect_after`` N events / ``disconnect_after_bytes`` N: the body is cut there and the
+     connection is closed abruptly (TCP reset, no final chunk);
+  4. ``rechunk``: pieces are re-split (``1`` or any size in bytes, or ``"random"`` sizes from ``seed``);
+  5. ``latency`` before the first byte, ``event_latency`` before each later event, each plus a random
+     ``0..jitter`` (seeded).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from dataclasses import dataclass
+
+from ._exceptions import SSEUsageError
+from ._fixture_model import END_COMPLETE, END_RESET
+from ._gemini_wire import error_body
+
+__all__ = ["Faults", "error_reply_body", "inject", "parse_faults"]
+
+# The API's own texts for each status (from real responses; 429 also carries Help/QuotaFailure/RetryInfo).
+_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("INVALID_ARGUMENT", "Request contains an invalid argument."),
+    403: ("PERMISSION_DENIED", "The caller does not have permission"),
+    404: ("NOT_FOUND", "Requested entity was not found."),
+    429: (
+        "RESOURCE_EXHAUSTED",
+        (
+            "You exceeded your current quota, please check your plan and billing details. For more "
+            "information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits."
+        ),
+    ),
+    500: (
+        "INTERNAL",
+        (
+            "An internal error has occurred. Please retry or report in "
+            "https://developers.generativeai.google/guide/troubleshooting"
+        ),
+    ),
+    503: ("UNAVAILABLE", "The model is overloaded. Please try again later."),
+    504: ("DEADLINE_EXCEEDED", "Deadline expired before operation could complete."),
+}
+_RANDOM_MAX = 32  # largest piece of "random" re-chunking: small enough to split every Gemini event
+
+
+@dataclass(frozen=True)
+class Faults:
+    """What to break in a replayed response (all off by default). Times are seconds, counts are events.
+
+    - ``status``: answer with this HTTP status and the API's error body instead (429, 500, 503, ...);
+      ``retry_after``: the 429's ``RetryInfo.retryDelay`` and ``Retry-After`` header (whole seconds).
+    - ``error_after``: after this many events, send the API's raw mid-stream error (``error_code``) and end.
+    - ``disconnect_after`` events / ``disconnect_after_bytes`` bytes: then close abruptly (TCP reset).
+    - ``rechunk``: piece size in bytes (``1``: byte by byte) or ``"random"`` (1..32 bytes, from ``seed``).
+    - ``latency`` before the first byte; ``event_latency`` before each later event; ``jitter`` adds a
+      random ``0..jitter`` to each of these delays (from ``seed``).
+    """
+
+    status: int | None = None
+    retry_after: int = 7
+    error_after: int | None = None
+    error_code: int = 503
+    disconnect_after: int | None = None
+    disconnect_after_bytes: int | None = None
+    rechunk: int | str | None = None
+    latency: float = 0.0
+    event_latency: float = 0.0
+    jitter: float = 0.0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("error_after", "disconnect_after", "disconnect_after_bytes", "retry_after"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 0):
+                raise SSEUsageError(f"fault {name} must be a whole number >= 0, got {value!r}")
+        for name in ("latency", "event_latency", "jitter"):
+            if getattr(self, name) < 0:
+                raise SSEUsageError(f"fault {name} must be >= 0 seconds, got {getattr(self, name)!r}")
+        for name in ("status", "error_code"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int) and 400 <= value <= 599):
+                raise SSEUsageError(f"fault {name} must be an HTTP error status (400..599), got {value!r}")
+        if self.rechunk not in (None, "random") and (not isinstance(self.rechunk, int) or self.rechunk < 1):
+            raise SSEUsageError(f"fault rechunk must be a size >= 1 or 'random', got {self.rechunk!r}")
+
+    @property
+    def active(self) -> bool:
+        """True when any fault is set."""
+        return self != Faults(retry_after=self.retry_after, error_code=self.error_code, seed=self.seed)
+
+
+_INT_FIELDS = {"status", "retry_after", "error_after", "error_code", "disconnect_after", "disconnect_after_bytes", "seed"}
+_FLOAT_FIELDS = {"latency", "event_latency", "jitter"}
+
+
+def parse_faults(spec: str) -> Faults:
+    """Faults from ``name=value`` pairs separated by ``,`` or ``;`` (the ``x-sse-replay-faults`` header).
+
+    Names are the :class:`Faults` fields, with ``-`` or ``_``: ``status=429, retry-after=2, rechunk=1``.
+    """
+    values: dict[str, object] = {}
+    for item in spec.replace(";", ",").split(","):
+        if not item.strip():
+            continue
+        name, sep, raw = item.partition("=")
+        name, raw = name.strip().replace("-", "_"), raw.strip()
+        if not sep or not raw:
+            raise SSEUsageError(f"fault {item.strip()!r}: expected name=value")
+        try:
+            if name in _INT_FIELDS:
+                values[name] = int(raw)
+            elif name in _FLOAT_FIELDS:
+                values[name] = float(raw)
+            elif name == "rechunk":
+                values[name] = "random" if raw == "random" else int(raw)
+            else:
+                known = ", ".join(sorted(f.name for f in dataclasses.fields(Faults)))
+                raise SSEUsageError(f"unknown fault {name!r} (known: {known})")
+        except ValueError:
+            raise SSEUsageError(f"fault {name}: {raw!r} is not a number") from None
+    return Faults(**values)  # type: ignore[arg-type]
+
+
+def error_reply_body(code: int, retry_after: int = 7) -> bytes:
+    """The API's pretty-printed error body for status ``code`` (a 429 carries RetryInfo ``retry_after``)."""
+    status, message = _ERRORS.get(code, ("UNKNOWN", "Unknown error."))
+    details = None
+    if code == 429:
+        details = [
+            {
+                "@type": "type.googleapis.com/google.rpc.Help",
+                "links": [
+                    {
+                        "description": "Learn more about Gemini API quotas",
+                        "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+                    }
+                ],
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [
+                    {
+                        "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                        "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                    }
+                ],
+            },
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{retry_after}s"},
+        ]
+    return error_body(code, status, message, details)
+
+
+Pieces = list[tuple[float, bytes]]
+
+
+def _cut(pieces: Pieces, offset: int) -> Pieces:
+    """The pieces holding the first ``offset`` body bytes (the last one split if needed)."""
+    out: Pieces = []
+    pos = 0
+    for t, data in pieces:
+        if pos >= offset:
+            break
+        take = data[: offset - pos]
+        out.append((t, take))
+        pos += len(take)
+    return out
+
+
+def _resplit(pieces: Pieces, faults: Faults, rng: random.Random) -> Pieces:
+    out: Pieces = []
+    for t, data in pieces:
+        i = 0
+        while i < len(data):
+            size = rng.randint(1, _RANDOM_MAX) if faults.rechunk == "random" else int(faults.rechunk or 1)
+            out.append((t, data[i : i + size]))
+            i += size
+    return out
+
+
+def _delay(pieces: Pieces, event_ends: list[int], faults: Faults, rng: random.Random) -> Pieces:
+    """Shift each piece by the delays of all events that start at or before it."""
+    starts = [0] + [end for end in event_ends if end > 0]
+    shifts, total = [], 0.0
+    for k in range(len(starts)):
+        total += (faults.latency if k == 0 else faults.event_latency) + rng.uniform(0, faults.jitter)
+        shifts.append(total)
+    out: Pieces = []
+    pos, k = 0, 0
+    for t, data in pieces:
+        while k + 1 < len(starts) and starts[k + 1] <= pos:
+            k += 1
+        out.append((t + shifts[k], data))
+        pos += len(data)
+    return out
+
+
+def inject(
+    pieces: Pieces, event_ends: list[int], faults: Faults, end: str = END_COMPLETE
+) -> tuple[Pieces, str]:
+    """Apply steps 2..5 (all but ``status``) to a streamed body; returns the new pieces and how it ends.
+
+    ``pieces`` are ``(t, data)`` with ``t`` seconds after the request; ``event_ends`` the body offsets
+    just after each event. ``end`` is the recorded end (END_COMPLETE, END_RESET, END_TIMEOUT).
+    """
+    rng = random.Random(faults.seed)
+    ends = sorted(event_ends)
+    if faults.error_after is not None:
+        offset = ends[faults.error_after - 1] if 0 < faults.error_after <= len(ends) else 0
+        if faults.error_after > len(ends):
+            offset = sum(len(d) for _, d in pieces)
+        kept = _cut(pieces, offset)
+        t = kept[-1][0] if kept else (pieces[0][0] if pieces else 0.0)
+        pieces = [*kept, (t, error_reply_body(faults.error_code))]
+        ends = [e for e in ends if e <= offset] + [offset + len(pieces[-1][1])]
+        end = END_COMPLETE
+    cut_at: int | None = None
+    if faults.disconnect_after is not None:
+        n = faults.disconnect_after
+        cut_at = ends[n - 1] if 0 < n <= len(ends) else (0 if n == 0 else None)
+    if faults.disconnect_after_bytes is not None:
+        cut_at = min(x for x in (cut_at, faults.disconnect_after_bytes) if x is not None)
+    if cut_at is not None:
+        pieces = _cut(pieces, cut_at)
+        ends = [e for e in ends if e <= cut_at]
+        end = END_RESET
+    if faults.rechunk is not None:
+        pieces = _resplit(pieces, faults, rng)
+    if faults.latency or faults.event_latency or faults.jitter:
+        pieces = _delay(pieces, ends, faults, rng)
+    return pieces, end

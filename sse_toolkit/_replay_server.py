@@ -1,0 +1,441 @@
+"""Replay layer: the loopback HTTP/1.1 server (lifecycle, threads, chunked streaming, abrupt close).
+
+Strategy: stdlib ``socketserver`` + ``http.server`` request parsing, one daemon thread per connection, and
+responses written by hand on the raw socket so that streaming stays exact:
+  * each body piece of a :class:`Reply` is sent as ONE HTTP/1.1 chunk with ONE ``sendall`` (TCP_NODELAY is
+    set, so it leaves at once), at its own time offset after the request arrived;
+  * an abrupt end (a recorded reset/timeout, or a disconnect fault) closes the socket without the final
+    ``0\\r\\n\\r\\n`` chunk; a reset closes with ``SO_LINGER 0`` (a TCP RST, as a broken upstream gives)
+    once the client has acknowledged every byte sent, since SO_LINGER 0 discards an unsent send queue;
+  * a client that leaves mid-stream (BrokenPipe/ConnectionReset) ends that connection quietly; anything else
+    raised in a server thread is collected and re-raised by :meth:`LoopbackServer.check` (as
+    pytest-httpserver's ``HTTPServerBase`` does).
+
+What to answer is not decided here: a server gets a handler ``ReplayRequest -> Reply``. The Gemini replay
+app (``_replay_gemini``) and the recorder's proxy are such handlers. ``Reply.chunks`` may be a lazy iterable
+(a proxy yields pieces as they arrive, with ``t=None`` for "now") and may raise :class:`AbruptClose`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import socket
+import socketserver
+import struct
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http import HTTPStatus
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from ._exceptions import SSEError
+from ._fixture_model import END_COMPLETE, END_RESET, END_TIMEOUT
+from ._http_head import find_header
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = [
+    "AbruptClose",
+    "LoopbackServer",
+    "ReplayError",
+    "ReplayRequest",
+    "Reply",
+    "ServerStopped",
+]
+
+# Errors that only mean "the client went away"; they end one connection, never the server.
+_CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
+# Headers the server writes itself; a handler's (or a recording's) copies are dropped.
+_OWN_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive", "date"})
+# An idle keep-alive connection is dropped after this long, so that threads never pile up.
+_IDLE_TIMEOUT = 30.0
+_MAX_BODY = 64 * 1024 * 1024
+_MAX_LOGGED = 10_000  # requests kept in LoopbackServer.requests
+# How long a reset waits for the client to acknowledge what was sent (a stalled reader: reset anyway).
+_RESET_GRACE = 1.0
+
+
+class ReplayError(SSEError):
+    """The replay (or record) server failed: bad source, bad options, or an error in a server thread."""
+
+
+class ServerStopped(Exception):
+    """Raised inside a server thread's wait when the server is stopping (ends the response at once)."""
+
+
+class AbruptClose(Exception):
+    """Raised from ``Reply.chunks`` to end the response without the final chunk.
+
+    ``reset=True`` closes with a TCP RST (SO_LINGER 0); otherwise with a plain FIN.
+    """
+
+    def __init__(self, reset: bool = True) -> None:
+        super().__init__("abrupt close" + (" (reset)" if reset else ""))
+        self.reset = reset
+
+
+@dataclass
+class ReplayRequest:
+    """A request as the server received it. ``query`` is the raw query string (without ``?``)."""
+
+    method: str
+    path: str
+    query: str = ""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        """The last value of request header ``name`` (case-insensitive), or ``default``."""
+        return find_header(self.headers, name, default)
+
+    @property
+    def params(self) -> dict[str, str]:
+        """The query parameters (the last value wins; blank values kept)."""
+        return dict(parse_qsl(self.query, keep_blank_values=True))
+
+    @property
+    def target(self) -> str:
+        return self.path + ("?" + self.query if self.query else "")
+
+
+@dataclass
+class Reply:
+    """A response to send.
+
+    ``chunks`` are ``(t, data)`` pairs: ``data`` goes out as one HTTP chunk at ``t`` seconds after the
+    request arrived (``None``: at once). ``stream=False`` sends the joined body with ``Content-Length``
+    instead of chunked encoding. ``end`` is END_COMPLETE, or END_RESET/END_TIMEOUT for an abrupt close after
+    the last chunk. ``head_t`` delays the status line.
+    """
+
+    status: int = 200
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    chunks: Iterable[tuple[float | None, bytes]] = ()
+    end: str = END_COMPLETE
+    stream: bool = True
+    head_t: float | None = None
+    reason: str | None = None
+
+
+Handler = Callable[[ReplayRequest], Reply]
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+class _RequestHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "sse-replay"
+    sys_version = ""
+    server: _TCPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(_IDLE_TIMEOUT)
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests and the CLI keep stderr for real problems."""
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        except _CLIENT_GONE:
+            self.close_connection = True
+
+    def __getattr__(self, name: str) -> Any:
+        # http.server dispatches to do_<METHOD>; every method goes to the one handler.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            parts: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline(1024).split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline(1024)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > _MAX_BODY:
+            raise ReplayError(f"request body of {length} bytes is over the {_MAX_BODY} byte limit")
+        return self.rfile.read(length) if length else b""
+
+    def _serve(self) -> None:
+        arrived = time.monotonic()
+        path, _, query = self.path.partition("?")
+        try:
+            body = self._read_body()
+        except (ValueError, ReplayError) as exc:  # the client's mistake: answer it, not a server error
+            self.close_connection = True
+            message = f"sse-replay: bad request body: {exc}\n".encode()
+            self._write_head(400, "Bad Request", [("Content-Type", "text/plain")], len(message))
+            self.connection.sendall(message)
+            return
+        request = ReplayRequest(self.command, path, query, list(self.headers.items()), body)
+        owner = self.server.owner
+        owner._log_request(request)
+        head_sent = False
+        try:
+            reply = owner.handler(request)
+            head_sent = True  # from here on a failure can only end the connection
+            self._send(reply, arrived)
+        except _CLIENT_GONE:
+            self.close_connection = True
+        except ServerStopped:
+            self._close_abruptly(reset=True)
+        except Exception as exc:  # noqa: BLE001 - collected for check(), answered with a 500
+            owner._record_error(exc)
+            self.close_connection = True
+            if not head_sent:
+                with contextlib.suppress(OSError):
+                    body = f"sse-replay: internal error: {exc}\n".encode()
+                    self._write_head(500, "Internal Server Error", [("Content-Type", "text/plain")], len(body))
+                    self.connection.sendall(body)
+
+    def _write_head(self, status: int, reason: str, headers: list[tuple[str, str]], length: int | None) -> None:
+        lines = [f"HTTP/1.1 {status} {reason}"]
+        lines += [f"{k}: {v}" for k, v in headers if k.lower() not in _OWN_HEADERS]
+        lines.append(f"Date: {formatdate(usegmt=True)}")
+        lines.append("Transfer-Encoding: chunked" if length is None else f"Content-Length: {length}")
+        if self.close_connection:
+            lines.append("Connection: close")
+        self.connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+
+    def _send(self, reply: Reply, arrived: float) -> None:
+        owner = self.server.owner
+        reason = reply.reason or _reason(reply.status)
+        if reply.head_t:
+            owner._wait_until(arrived + reply.head_t)
+        if not reply.stream or self.command == "HEAD":
+            body = b"".join(data for _, data in reply.chunks)
+            self._write_head(reply.status, reason, reply.headers, len(body))
+            if self.command != "HEAD":
+                self.connection.sendall(body)
+            return
+        self._write_head(reply.status, reason, reply.headers, None)
+        try:
+            for t, data in reply.chunks:
+                if t is not None:
+                    owner._wait_until(arrived + t)
+                if data:
+                    self.connection.sendall(_chunk(data))
+        except AbruptClose as close:
+            self._close_abruptly(close.reset)
+            return
+        if reply.end in (END_RESET, END_TIMEOUT):
+            self._close_abruptly(reset=reply.end == END_RESET)
+            return
+        self.connection.sendall(b"0\r\n\r\n")
+
+    def _close_abruptly(self, reset: bool) -> None:
+        """End the response without the final chunk: a plain close (FIN), or for ``reset`` a TCP RST.
+
+        SO_LINGER 0 makes ``close()`` throw away whatever still waits in the send queue, so the reset waits
+        (at most ``_RESET_GRACE`` seconds) until the client's kernel has acknowledged every byte sent: the
+        client reads all of them, then gets ECONNRESET, as from an upstream that broke.
+        """
+        self.close_connection = True
+        self.server.abrupt.add(self.connection)
+        if not reset:
+            return
+        owner = self.server.owner
+        deadline = time.monotonic() + _RESET_GRACE
+        while _unsent(self.connection) and time.monotonic() < deadline and not owner._stopping.is_set():
+            time.sleep(0.005)
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def _unsent(sock: socket.socket) -> int:
+    """Bytes in the socket's send queue not yet acknowledged by the peer (Linux SIOCOUTQ; else 0)."""
+    try:
+        import fcntl
+        import termios
+
+        return int(struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0])
+    except (ImportError, OSError, AttributeError):
+        return 0
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+class _TCPServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    block_on_close = False  # LoopbackServer joins its own threads, with a bound
+
+    def __init__(self, owner: LoopbackServer, address: tuple[str, int]) -> None:
+        self.owner = owner
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.abrupt: set[socket.socket] = set()
+        self.connections: set[socket.socket] = set()
+        self.lock = threading.Lock()
+        super().__init__(address, _RequestHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.lock:
+            self.connections.add(request)
+            # Forget finished connection threads, so that a long-running server does not pile them up.
+            self.owner._threads = [t for t in self.owner._threads if t.is_alive()]
+        thread = threading.Thread(
+            target=self.process_request_thread, args=(request, client_address), daemon=True,
+            name=f"sse-replay-conn-{client_address[1]}",
+        )
+        self.owner._threads.append(thread)
+        thread.start()
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.lock:
+            self.connections.discard(request)
+        if request in self.abrupt:
+            # No FIN first: a plain close (with SO_LINGER 0 for a reset) is the break the client must see.
+            self.abrupt.discard(request)
+            self.close_request(request)
+            return
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if exc is None or isinstance(exc, _CLIENT_GONE):
+            return
+        self.owner._record_error(exc)
+
+
+class LoopbackServer:
+    """A threaded HTTP/1.1 server on loopback that answers every request with ``handler(request)``.
+
+    Lifecycle as pytest-httpserver's ``HTTPServerBase``: ``port=0`` (default) picks a free port, read back
+    through :attr:`port`/:attr:`url` once started; :meth:`start` raises if already running; :meth:`stop`
+    shuts down, closes open connections and joins the threads; usable as a context manager (starts on
+    enter, stops on exit). Errors raised in server threads are kept and re-raised by :meth:`check`.
+    """
+
+    def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.handler = handler
+        self.host = host
+        self._port = port
+        self._server: _TCPServer | None = None
+        self._serve_thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self.errors: list[BaseException] = []
+        self.requests: list[ReplayRequest] = []
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        """The bound port (the requested one until started)."""
+        return self._server.server_address[1] if self._server else self._port
+
+    @property
+    def url(self) -> str:
+        """Base URL without a trailing slash, e.g. ``http://127.0.0.1:41234`` (IPv6 hosts in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def url_for(self, path: str) -> str:
+        """Absolute URL of ``path`` on this server."""
+        return self.url + ("" if path.startswith("/") else "/") + path
+
+    def is_running(self) -> bool:
+        return self._server is not None
+
+    def start(self) -> None:
+        """Bind and serve on a daemon thread; returns once the socket listens."""
+        if self._server is not None:
+            raise ReplayError(f"server already running at {self.url}")
+        self._stopping.clear()
+        try:
+            self._server = _TCPServer(self, (self.host, self._port))
+        except OSError as exc:
+            raise ReplayError(f"cannot listen on {self.host}:{self._port}: {exc.strerror or exc}") from exc
+        self._serve_thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True, name="sse-replay"
+        )
+        self._serve_thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving: end waiting responses, close open connections, join the threads."""
+        server = self._server
+        if server is None:
+            raise ReplayError("server is not running")
+        self._stopping.set()
+        server.shutdown()
+        with server.lock:
+            open_connections = list(server.connections)
+        for conn in open_connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        deadline = time.monotonic() + timeout
+        for thread in [self._serve_thread, *self._threads]:
+            if thread is not None:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        server.server_close()
+        self._threads.clear()
+        self._server = None
+        self._serve_thread = None
+
+    def check(self) -> None:
+        """Re-raise the first error collected from a server thread (then forget them all)."""
+        if self.errors:
+            first, self.errors = self.errors[0], []
+            if isinstance(first, SSEError):
+                raise first
+            raise ReplayError(
+                f"error in a server thread: {type(first).__name__}: {first}\n"
+                + "".join(traceback.format_exception(first))
+            ) from first
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.is_running():
+            self.stop()
+
+    def __repr__(self) -> str:
+        state = self.url if self.is_running() else "stopped"
+        return f"<{type(self).__name__} {state}>"
+
+    # -- used by server threads ----------------------------------------------------------------
+    def _wait_until(self, deadline: float) -> None:
+        delay = deadline - time.monotonic()
+        if delay > 0 and self._stopping.wait(delay):
+            raise ServerStopped()
+        if self._stopping.is_set():
+            raise ServerStopped()
+
+    def _record_error(self, exc: BaseException) -> None:
+        with self._lock:
+            self.errors.append(exc)
+
+    def _log_request(self, request: ReplayRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+            if len(self.requests) > _MAX_LOGGED:  # a long-running `--serve` keeps only the recent ones
+                del self.requests[: _MAX_LOGGED // 2]
+
