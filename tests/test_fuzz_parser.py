@@ -27,10 +27,6 @@ fuzz = importlib.util.module_from_spec(_spec)
 sys.modules["fuzz_parser"] = fuzz  # dataclass/NamedTuple machinery looks the module up by name
 _spec.loader.exec_module(fuzz)
 
-# Parser bugs the fuzzer found (reported, not fixed here: the parser is not this file's to change). They
-# only show with an over-limit line, so the limit property skips exactly these kinds; the strict xfail
-# tests below pin them and will fail loudly once the parser is fixed, to have this set emptied.
-KNOWN_LIMIT_BUGS = frozenset({"parser-chunking-error-offset", "parser-chunking-events-before-error"})
 
 FAST = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -48,11 +44,7 @@ def test_any_bytes_parse_the_same_in_every_chunking(data: bytes, seed: int) -> N
 @FAST
 @given(data=any_bytes, seed=seeds, limit=st.integers(1, 40))
 def test_over_limit_input_raises_only_protocol_errors_in_every_chunking(data: bytes, seed: int, limit: int) -> None:
-    try:
-        fuzz.check_parser(data, random.Random(seed), limit=limit)
-    except fuzz.Failure as failure:
-        if failure.kind not in KNOWN_LIMIT_BUGS:
-            raise
+    fuzz.check_parser(data, random.Random(seed), limit=limit)
 
 
 def test_limit_errors_are_protocol_errors_with_an_offset() -> None:
@@ -64,7 +56,6 @@ def test_limit_errors_are_protocol_errors_with_an_offset() -> None:
     assert "max_event_size" in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason="parser bug: events before an over-limit unterminated rest are lost")
 def test_events_completed_before_an_over_limit_tail_are_not_lost() -> None:
     # Byte by byte, Event(data='a') is delivered before the error; fed whole, neither feed() nor the
     # error's .events returns it, although SSEProtocolError promises "nothing parsed is lost".
@@ -73,7 +64,6 @@ def test_events_completed_before_an_over_limit_tail_are_not_lost() -> None:
     assert info.value.events == [sse_toolkit.Event(data="a")]
 
 
-@pytest.mark.xfail(strict=True, reason="parser bug: whole feed reports the last over-limit line, not the first")
 def test_limit_error_names_the_first_over_limit_line_in_every_chunking() -> None:
     data = b"abcdef\nxxxxxxx"  # with max_event_size=5 both lines are too long; bytewise names offset 0
     with pytest.raises(SSEProtocolError) as info:
@@ -158,7 +148,6 @@ def test_the_long_running_fuzzer_runs_and_reports_counts() -> None:
     result = subprocess.run(
         [
             sys.executable, str(ROOT / "fuzz" / "fuzz_parser.py"), "--seconds", "1", "--seed", "1",
-            "--ignore", ",".join(sorted(KNOWN_LIMIT_BUGS)),
         ],
         capture_output=True, text=True, timeout=120,
     )
