@@ -7,6 +7,8 @@ sockets): the server then sends the pieces as they come out, one HTTP chunk each
 Order of application (each step sees the result of the one before):
   1. ``status``: the whole response becomes the API's error for that status (see :func:`error_reply_body`);
   2. ``error_after`` N: after N events the stream ends with the API's raw mid-stream JSON error;
+     ``truncate_after`` N: after N events the stream ends cleanly (final chunk sent) before any event that
+     carries a ``finishReason``, so the answer is silently short;
   3. ``disconnect_after`` N events / ``disconnect_after_bytes`` N: the body is cut there and the
      connection is closed abruptly (TCP reset, no final chunk);
   4. ``rechunk``: pieces are re-split (``1`` or any size in bytes, or ``"random"`` sizes from ``seed``);
@@ -17,6 +19,7 @@ Order of application (each step sees the result of the one before):
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 from dataclasses import dataclass
 
@@ -24,11 +27,18 @@ from ._exceptions import SSEUsageError
 from ._fixture_model import END_COMPLETE, END_RESET
 from ._gemini_wire import error_body
 
-__all__ = ["Faults", "error_reply_body", "inject", "parse_faults"]
+__all__ = ["Faults", "error_reply_body", "inject", "parse_faults", "retry_after_header", "retry_delay_text"]
 
 # The API's own texts for each status (from real responses; 429 also carries Help/QuotaFailure/RetryInfo).
 _ERRORS: dict[int, tuple[str, str]] = {
     400: ("INVALID_ARGUMENT", "Request contains an invalid argument."),
+    401: (
+        "UNAUTHENTICATED",
+        (
+            "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or "
+            "other valid authentication credential."
+        ),
+    ),
     403: ("PERMISSION_DENIED", "The caller does not have permission"),
     404: ("NOT_FOUND", "Requested entity was not found."),
     429: (
@@ -56,7 +66,10 @@ class Faults:
     """What to break in a replayed response (all off by default). Times are seconds, counts are events.
 
     - ``status``: answer with this HTTP status and the API's error body instead (429, 500, 503, ...);
-      ``retry_after``: the 429's ``RetryInfo.retryDelay`` and ``Retry-After`` header (whole seconds).
+      ``retry_after``: seconds the 429 asks the client to wait. ``RetryInfo.retryDelay`` carries it exactly
+      (``"0.500s"``, protobuf Duration style); the ``Retry-After`` header, whole seconds in HTTP, carries
+      it rounded up (``0.5`` -> ``Retry-After: 1``), so a client reading either one waits long enough.
+    - ``truncate_after``: after this many events end the stream cleanly, never sending a ``finishReason``.
     - ``error_after``: after this many events, send the API's raw mid-stream error (``error_code``) and end.
     - ``disconnect_after`` events / ``disconnect_after_bytes`` bytes: then close abruptly (TCP reset).
     - ``rechunk``: piece size in bytes (``1``: byte by byte) or ``"random"`` (1..32 bytes, from ``seed``).
@@ -65,8 +78,9 @@ class Faults:
     """
 
     status: int | None = None
-    retry_after: int = 7
+    retry_after: float = 7
     error_after: int | None = None
+    truncate_after: int | None = None
     error_code: int = 503
     disconnect_after: int | None = None
     disconnect_after_bytes: int | None = None
@@ -77,7 +91,10 @@ class Faults:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("error_after", "disconnect_after", "disconnect_after_bytes", "retry_after"):
+        retry = self.retry_after
+        if isinstance(retry, bool) or not isinstance(retry, (int, float)) or not 0 <= retry < 1e9:
+            raise SSEUsageError(f"fault retry_after must be a number of seconds >= 0, got {retry!r}")
+        for name in ("error_after", "truncate_after", "disconnect_after", "disconnect_after_bytes"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 0):
                 raise SSEUsageError(f"fault {name} must be a whole number >= 0, got {value!r}")
@@ -97,8 +114,10 @@ class Faults:
         return self != Faults(retry_after=self.retry_after, error_code=self.error_code, seed=self.seed)
 
 
-_INT_FIELDS = {"status", "retry_after", "error_after", "error_code", "disconnect_after", "disconnect_after_bytes", "seed"}
-_FLOAT_FIELDS = {"latency", "event_latency", "jitter"}
+_INT_FIELDS = {
+    "status", "error_after", "truncate_after", "error_code", "disconnect_after", "disconnect_after_bytes", "seed"
+}
+_FLOAT_FIELDS = {"latency", "event_latency", "jitter", "retry_after"}
 
 
 def parse_faults(spec: str) -> Faults:
@@ -118,7 +137,8 @@ def parse_faults(spec: str) -> Faults:
             if name in _INT_FIELDS:
                 values[name] = int(raw)
             elif name in _FLOAT_FIELDS:
-                values[name] = float(raw)
+                number = float(raw)
+                values[name] = int(number) if name == "retry_after" and number.is_integer() else number
             elif name == "rechunk":
                 values[name] = "random" if raw == "random" else int(raw)
             else:
@@ -129,7 +149,23 @@ def parse_faults(spec: str) -> Faults:
     return Faults(**values)  # type: ignore[arg-type]
 
 
-def error_reply_body(code: int, retry_after: int = 7) -> bytes:
+def retry_after_header(seconds: float) -> str:
+    """``Retry-After`` value for a wait of ``seconds``: HTTP's delta-seconds are whole, so round up."""
+    return str(math.ceil(seconds))
+
+
+def retry_delay_text(seconds: float) -> str:
+    """``RetryInfo.retryDelay`` as the API writes it (protobuf Duration JSON): ``"7s"``, ``"0.500s"``."""
+    if float(seconds).is_integer():
+        return f"{int(seconds)}s"
+    for digits in (3, 6, 9):
+        text = f"{seconds:.{digits}f}"
+        if float(text) == round(seconds, 9):
+            return text + "s"
+    return f"{seconds:.9f}s"
+
+
+def error_reply_body(code: int, retry_after: float = 7) -> bytes:
     """The API's pretty-printed error body for status ``code`` (a 429 carries RetryInfo ``retry_after``)."""
     status, message = _ERRORS.get(code, ("UNKNOWN", "Unknown error."))
     details = None
@@ -153,7 +189,7 @@ def error_reply_body(code: int, retry_after: int = 7) -> bytes:
                     }
                 ],
             },
-            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{retry_after}s"},
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay_text(retry_after)},
         ]
     return error_body(code, status, message, details)
 
@@ -202,6 +238,20 @@ def _delay(pieces: Pieces, event_ends: list[int], faults: Faults, rng: random.Ra
     return out
 
 
+def _truncation_point(pieces: Pieces, ends: list[int], count: int) -> int:
+    """Body offset after ``count`` events, moved back before the first event that carries a finishReason
+    (a truncated answer must not look finished)."""
+    body = b"".join(data for _, data in pieces)
+    start = 0
+    for number, stop in enumerate(ends[:count]):
+        if b'"finishReason"' in body[start:stop] or b'"finish_reason"' in body[start:stop]:
+            return ends[number - 1] if number else 0
+        start = stop
+    if count == 0:
+        return 0
+    return ends[min(count, len(ends)) - 1] if ends else 0
+
+
 def inject(
     pieces: Pieces, event_ends: list[int], faults: Faults, end: str = END_COMPLETE
 ) -> tuple[Pieces, str]:
@@ -220,6 +270,11 @@ def inject(
         t = kept[-1][0] if kept else (pieces[0][0] if pieces else 0.0)
         pieces = [*kept, (t, error_reply_body(faults.error_code))]
         ends = [e for e in ends if e <= offset] + [offset + len(pieces[-1][1])]
+        end = END_COMPLETE
+    if faults.truncate_after is not None:
+        offset = _truncation_point(pieces, ends, faults.truncate_after)
+        pieces = _cut(pieces, offset)
+        ends = [e for e in ends if e <= offset]
         end = END_COMPLETE
     cut_at: int | None = None
     if faults.disconnect_after is not None:
