@@ -15,6 +15,12 @@ Three kinds of file are fixtures, told apart by their content (never by the file
    it arrived (``{"t": 0.412, "chunk": "data: ...\\r\\n\\r\\n"}``, or ``"chunk_b64"`` when the bytes are
    not valid UTF-8 on their own), and an ``end`` line. README.md ("Fixture files") has the full grammar.
 
+A plain SSE body of ``STREAM_THRESHOLD`` bytes or more (16 MiB) is not read into memory: its exchange's
+``chunks`` read the file lazily, one event at a time, on each iteration (split by the same rule as small
+files), so replaying or serving a 1 GiB capture keeps memory flat. ``preview(exchange)`` gives its first
+64 KiB as an ordinary exchange, for code that only needs to look at the start. A plain body that is
+binary (NUL bytes and not UTF-8 in its first 64 KiB: a gzip, an image) is refused with ``FILE:LINE``.
+
 Loading never executes code: the recorded format is read with ``orjson.loads`` and checked field by
 field. Anything wrong in it raises ``FixtureError`` with ``FILE:LINE``. Writing is atomic: a temporary
 file in the same directory, fsync, ``os.replace``; a crash or Ctrl-C leaves the old file as it was.
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import contextlib
 import http
 import math
@@ -31,6 +38,7 @@ import os
 import re
 import secrets
 import stat
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -42,9 +50,12 @@ from ._http_head import split_http_head
 
 __all__ = [
     "FORMAT_VERSION",
+    "STREAM_THRESHOLD",
     "dumps_fixture",
+    "iter_sse_pieces",
     "load_fixture",
     "loads_fixture",
+    "preview",
     "save_fixture",
     "split_body",
 ]
@@ -63,12 +74,43 @@ _JSON_HEADERS = [("Content-Type", "application/json; charset=UTF-8")]
 # Public entry points
 
 
+# Plain SSE bodies at least this big are streamed from disk instead of loaded whole.
+STREAM_THRESHOLD = 16 * 1024 * 1024
+_PREVIEW = 64 * 1024  # what is read of a big file up front, and what binary detection looks at
+_BLOCK = 1024 * 1024
+
+
 def load_fixture(path: str | os.PathLike[str]) -> Fixture:
-    """Read the fixture file at ``path`` (any of the three kinds). Errors name ``path`` and the line."""
+    """Read the fixture file at ``path`` (any of the three kinds). Errors name ``path`` and the line.
+
+    A big plain SSE body (``STREAM_THRESHOLD`` bytes or more) comes back with lazily read chunks."""
     name = os.fspath(path)
     with open(name, "rb") as file:
-        data = file.read()
-    return loads_fixture(data, source=name)
+        size = os.fstat(file.fileno()).st_size
+        if size < STREAM_THRESHOLD:
+            return loads_fixture(file.read(), source=name)
+        head = file.read(_PREVIEW)
+        if not _streamable(head):
+            return loads_fixture(head + file.read(), source=name)
+    _refuse_binary(head, name)
+    exchange = Exchange(headers=list(_SSE_HEADERS), chunks=_FileChunks(name, size))  # type: ignore[arg-type]
+    return Fixture(exchanges=[exchange], source=name, version=FORMAT_VERSION)
+
+
+def preview(exchange: Exchange) -> Exchange:
+    """``exchange`` itself, or for one streamed from disk an ordinary exchange with its first ~64 KiB of
+    chunks (whole events): enough to tell its kind and model without reading the whole file."""
+    if not isinstance(exchange.chunks, _FileChunks):
+        return exchange
+    chunks: list[Chunk] = []
+    total = 0
+    for chunk in exchange.chunks:
+        chunks.append(chunk)
+        total += len(chunk.data)
+        if total >= _PREVIEW:
+            break
+    return Exchange(exchange.request, exchange.status, exchange.reason, list(exchange.headers), chunks,
+                    exchange.end, exchange.head_t)
 
 
 def loads_fixture(data: bytes, source: str | None = None) -> Fixture:
@@ -103,6 +145,7 @@ def save_fixture(path: str | os.PathLike[str], fixture: Fixture) -> None:
 
 
 def _load_plain(data: bytes, source: str | None) -> Fixture:
+    _refuse_binary(data[:_PREVIEW], source)
     try:
         heads, body = split_http_head(data)
     except SSEProtocolError as exc:
@@ -124,6 +167,82 @@ def _load_plain(data: bytes, source: str | None) -> Fixture:
     else:
         exchange = _guess_exchange(body)
     return Fixture(exchanges=[exchange], source=source, version=FORMAT_VERSION)
+
+
+def _refuse_binary(sample: bytes, source: str | None) -> None:
+    """A plain body with NUL bytes that is not UTF-8 either is no SSE or JSON text (gzip, an image...)."""
+    nul = sample.find(b"\x00")
+    if nul < 0:
+        return
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+    except UnicodeDecodeError as exc:
+        raise FixtureError(
+            f"binary data, not an SSE stream or a JSON body (a NUL byte at byte offset {nul}, invalid UTF-8 at "
+            f"byte offset {exc.start}); is it compressed, or not a fixture at all?",
+            source,
+            sample.count(b"\n", 0, nul) + 1,
+        ) from None
+
+
+def _streamable(head: bytes) -> bool:
+    """Whether a big file can be streamed from disk: a plain SSE body (no curl -i head, not JSON, not the
+    recorded format, which all need the whole file)."""
+    start = head.lstrip(b" \t\r\n\xef\xbb\xbf")
+    return not (_RECORDED.match(head) or start.startswith((b"HTTP/", b"[", b"{")))
+
+
+class _FileChunks:
+    """The chunks of a big plain SSE body, read from the file on each iteration, one event each.
+
+    Iterating keeps at most one read block (1 MiB) plus one event in memory. ``len``, indexing and ``==``
+    work but read the whole file (they exist so that code written for lists stays correct)."""
+
+    def __init__(self, path: str, size: int) -> None:
+        self.path = path
+        self.size = size
+
+    def __iter__(self) -> Iterator[Chunk]:
+        return (Chunk(piece) for piece in iter_sse_pieces(self.path))
+
+    def __bool__(self) -> bool:
+        return self.size > 0
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __getitem__(self, index: Any) -> Any:
+        return list(self)[index]
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, (list, _FileChunks)) else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"<chunks of {self.path!r}, {self.size} bytes, read lazily>"
+
+
+def iter_sse_pieces(path: str, block: int = _BLOCK) -> Iterator[bytes]:
+    """The pieces ``split_body`` would give for the SSE body in file ``path``, read ``block`` bytes at a time.
+
+    A blank-line match that touches the end of what was read so far may go on in the next block (more line
+    ends, or the LF of a CRLF), so it is held back until a byte follows it or the file ends."""
+    with open(path, "rb") as file:
+        buffer = b""
+        scan = 0
+        while data := file.read(block):
+            buffer = buffer + data if buffer else data
+            start = 0
+            held: int | None = None
+            for match in _EVENT_END.finditer(buffer, scan):
+                if match.end() == len(buffer):
+                    held = match.start()
+                    break
+                yield buffer[start : match.end()]
+                start = match.end()
+            buffer = buffer[start:]
+            # Where the next search starts: the held match, else the last byte (a CR or LF may begin one).
+            scan = held - start if held is not None else max(0, len(buffer) - 1)
+        yield from _split_sse(buffer)
 
 
 def _guess_exchange(body: bytes) -> Exchange:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from ._exceptions import SSEUsageError
 from ._fixture_model import Exchange
 
-__all__ = ["DEFAULT_PACE", "play", "schedule"]
+__all__ = ["DEFAULT_PACE", "iter_schedule", "play", "schedule"]
 
 # Seconds between events of an untimed fixture at speed 1. Real Gemini streams send an event every
 # 0.05-0.5 s; 50 ms keeps the "it streams" look on a terminal while a 20-event test fixture still plays in
@@ -29,11 +29,22 @@ def schedule(exchange: Exchange, speed: float = 1.0) -> list[tuple[float, bytes]
     ``speed`` 2 halves every time, 0.5 doubles it, 0 sends everything at 0. A recorded time earlier than
     the chunk before it (a hand-edited file) is sent right after that chunk instead.
     """
+    return list(iter_schedule(exchange, speed))
+
+
+def iter_schedule(exchange: Exchange, speed: float = 1.0) -> Iterator[tuple[float, bytes]]:
+    """:func:`schedule` as a lazy iterator (``speed`` is checked at once): a fixture streamed from disk is
+    read chunk by chunk as the plan is consumed."""
     if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not math.isfinite(speed) or speed < 0:
         raise SSEUsageError(f"speed must be a finite number >= 0 (0: no delay), got {speed!r}")
+    return _plan(exchange, float(speed))
+
+
+def _plan(exchange: Exchange, speed: float) -> Iterator[tuple[float, bytes]]:
     if speed == 0:
-        return [(0.0, chunk.data) for chunk in exchange.chunks]
-    plan: list[tuple[float, bytes]] = []
+        for chunk in exchange.chunks:
+            yield 0.0, chunk.data
+        return
     previous: float | None = None
     for chunk in exchange.chunks:
         if chunk.t is not None:
@@ -44,9 +55,8 @@ def schedule(exchange: Exchange, speed: float = 1.0) -> list[tuple[float, bytes]
             due = previous + DEFAULT_PACE / speed
         if previous is not None and due < previous:
             due = previous
-        plan.append((due, chunk.data))
+        yield due, chunk.data
         previous = due
-    return plan
 
 
 def play(
@@ -63,7 +73,7 @@ def play(
     already spent, e.g. sending the HTTP head, counts. Each wait is computed from ``start``, never from the
     previous write, so lateness does not accumulate. ``write`` raising (a client that left) stops play.
     """
-    plan = schedule(exchange, speed)
+    plan = iter_schedule(exchange, speed)
     begin = clock() if start is None else start
     for due, data in plan:
         delay = begin + due - clock()

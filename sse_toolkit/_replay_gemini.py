@@ -31,6 +31,18 @@ Matching (several fixtures, e.g. a directory):
   Generic paths: a fixture recorded for that path, else the non-Gemini fixture whose file name is the last
   path segment, else the only non-Gemini fixture (or the only fixture).
 
+Scenarios and the journal (see ``_replay_script`` and ``_replay_verdict``): ``ReplayServer.script(*steps)``
+queues what successive requests get (each request that gets a fixture takes the next step; the last
+repeats); every request is journaled in ``ReplayServer.requests``. Reserved paths, for clients in any
+language (never journaled, never matched against fixtures):
+  * ``POST /_sse/script`` with a JSON list of steps (or ``{"steps": [...]}``) sets the script; ``GET`` shows it;
+  * ``GET /_sse/journal`` -> ``{"requests": [...]}``, each entry as ``JournalEntry.to_dict()``;
+  * ``GET /_sse/verdict?strict=1&result_text=...`` (or ``POST`` a JSON object with ``strict``,
+    ``result_text``, ``max_attempts``) -> ``{"findings": [...], "requests": N, "passed": bool}``;
+  * ``POST /_sse/reset`` forgets the journal, the script, queued faults and where each fixture was.
+Precedence of faults for one request: the ``x-sse-replay-faults`` header, then faults queued with
+``add_faults``, then the script's next step, then the server's ``faults``.
+
 Keys: the key is taken from ``?key=`` or ``x-goog-api-key``. With ``require_key`` set, a missing key gets
 the API's 403 PERMISSION_DENIED body and (when ``require_key`` is a string) a different key the 400
 INVALID_ARGUMENT / API_KEY_INVALID body.
@@ -38,10 +50,12 @@ INVALID_ARGUMENT / API_KEY_INVALID body.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -49,15 +63,37 @@ from typing import Any, Union
 import orjson
 
 from ._exceptions import SSEUsageError
-from ._fixture_io import load_fixture, loads_fixture, split_body
+from ._fixture_io import load_fixture, loads_fixture, preview, split_body
 from ._fixture_model import END_COMPLETE, Exchange, Fixture
-from ._fixture_pace import schedule
+from ._fixture_pace import iter_schedule, schedule
+from ._fixture_redact import Redactor
 from ._gemini_errors import GeminiError
 from ._gemini_merge import merge_responses
 from ._gemini_stream import iter_responses
 from ._gemini_wire import dumps_pretty, encode_json_array, encode_sse_event, error_body
-from ._replay_faults import Faults, error_reply_body, inject, parse_faults
+from ._http_head import find_header
+from ._replay_faults import (
+    Faults,
+    error_reply_body,
+    inject,
+    parse_faults,
+    retry_after_header,
+)
+from ._replay_script import Script, Step, parse_steps
 from ._replay_server import LoopbackServer, ReplayError, ReplayRequest, Reply
+from ._replay_verdict import (
+    END_CLIENT_GONE,
+    END_ERROR,
+    END_RESET,
+    END_TRUNCATED,
+    Finding,
+    JournalEntry,
+    format_findings,
+    verdict,
+)
+from ._replay_verdict import (
+    END_COMPLETE as JOURNAL_COMPLETE,
+)
 
 __all__ = ["FAULTS_HEADER", "ReplayServer", "ReplaySource", "load_catalog"]
 
@@ -82,6 +118,9 @@ _DROP_RECORDED = frozenset(
     {"content-length", "transfer-encoding", "connection", "keep-alive", "content-encoding", "date", "alt-svc",
      "server-timing", "set-cookie", "access-control-allow-origin", "access-control-allow-credentials"}
 )
+_CONTROL = "/_sse/"  # reserved paths: script, journal, verdict, reset
+_TRACK_BYTES = 1024 * 1024  # the journal keeps at most this much of a response to count its events
+_MAX_JOURNAL = 10_000  # entries kept; a long-running `--serve` drops the oldest half beyond this
 _FIXTURE_SKIP = re.compile(r"(^\.|^README|\.md$|\.rst$|\.py$|~$)", re.IGNORECASE)
 
 ReplaySource = Union[str, "os.PathLike[str]", bytes, Fixture, Exchange, Any]
@@ -93,7 +132,7 @@ ReplaySource = Union[str, "os.PathLike[str]", bytes, Fixture, Exchange, Any]
 
 def _body_kind(exchange: Exchange) -> str:
     """``sse``, ``json`` (array) or ``one`` (a single JSON document or anything else)."""
-    start = exchange.body.lstrip(b" \t\r\n\xef\xbb\xbf")
+    start = preview(exchange).body.lstrip(b" \t\r\n\xef\xbb\xbf")  # a big file: its first 64 KiB
     if start.startswith(b"data:"):
         return "sse"
     if start.startswith(b"["):
@@ -182,19 +221,21 @@ class _Entry:
 def _entry(name: str, fixture: Fixture) -> _Entry:
     if not fixture.exchanges:
         raise ReplayError(f"{name}: the fixture holds no exchange")
-    gemini = any(_is_gemini(e) for e in fixture.exchanges)
+    # A fixture streamed from disk is judged by its first 64 KiB (reading 1 GiB at start would not do).
+    probe = [preview(e) for e in fixture.exchanges]
+    gemini = any(_is_gemini(e) for e in probe)
     models: list[str] = []
     by_request = False
-    for exchange in fixture.exchanges:
+    for exchange in probe:
         if exchange.request is not None and (m := _GEMINI.match(exchange.request.path)):
             models.append(m["model"].split("/", 1)[1])
             by_request = True
     if not by_request and gemini:
-        for exchange in fixture.exchanges:
+        for exchange in probe:
             for obj in _responses(exchange)[0]:
                 if isinstance(obj.get("modelVersion"), str):
                     models.append(obj["modelVersion"].removeprefix("models/"))
-    failing = [e.status != 200 or e.end != END_COMPLETE or _responses(e)[2] is not None for e in fixture.exchanges]
+    failing = [e.status != 200 or e.end != END_COMPLETE or _responses(e)[2] is not None for e in probe]
     errors_only = all(failing)
     stem = Path(name).name.split(".")[0]
     return _Entry(name, fixture, gemini, list(dict.fromkeys(models)), by_request, stem, errors_only, not any(failing))
@@ -202,7 +243,11 @@ def _entry(name: str, fixture: Fixture) -> _Entry:
 
 def _load_path(path: Path) -> list[_Entry]:
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and not _FIXTURE_SKIP.search(p.name))
+        inside = path.resolve()  # a symlink that leads out of the directory is never served
+        files = sorted(
+            p for p in path.iterdir()
+            if p.is_file() and not _FIXTURE_SKIP.search(p.name) and p.resolve().is_relative_to(inside)
+        )
         if not files:
             raise ReplayError(f"{path}: no fixture files in this directory")
         return [_entry(str(p), load_fixture(p)) for p in files]
@@ -315,23 +360,175 @@ class GeminiReplayApp:
         self.require_key = require_key
         self._queued: list[Faults] = []
         self._lock = threading.Lock()
+        self.script = Script()
+        self.journal: list[JournalEntry] = []
+        self._count = 0
+        self._redactor = Redactor()
+        self._texts: dict[Any, str | None] = {}  # per exchange: its whole answer, its recorded error
 
     def queue_faults(self, faults: Faults, count: int = 1) -> None:
         with self._lock:
             self._queued.extend([faults] * count)
 
-    def _faults_for(self, request: ReplayRequest) -> Faults:
+    def reset(self) -> None:
+        """Forget the journal, the script, queued faults and each fixture's position."""
+        with self._lock:
+            self._queued.clear()
+            self.journal.clear()
+            self._count = 0
+        self.script.clear()
+        for entry in self.entries:
+            with entry.lock:
+                entry.cursor = 0
+
+    def _faults_for(self, request: ReplayRequest, journal: JournalEntry | None = None) -> Faults:
         spec = request.header(FAULTS_HEADER)
         if spec is not None:
             return parse_faults(spec)
         with self._lock:
             if self._queued:
                 return self._queued.pop(0)
+        step = self.script.next()
+        if step is not None:
+            if journal is not None:
+                journal.step, journal.step_text = step.index, step.describe()
+            return step.faults
         return self.faults
+
+    # -- journal -------------------------------------------------------------------------------------
+    def _journal(self, request: ReplayRequest) -> JournalEntry:
+        m = _GEMINI.match(request.path)
+        kind = "sse"
+        if _MODELS.match(request.path) or (m is not None and m["method"] is None):
+            kind = "models"
+        elif m is not None:
+            kind = {_STREAM: "stream", _UNARY: "unary", _COUNT: "count"}.get(m["method"], "other")
+        with self._lock:
+            entry = JournalEntry(
+                index=self._count, t=time.monotonic(), wall=time.time(), method=request.method,
+                path=request.path, query=self._redactor.query(request.query),
+                headers=self._redactor.headers(request.headers), body=request.body,
+                model=m["model"].split("/", 1)[1] if m is not None else None, kind=kind, request=request,
+            )
+            self._count += 1
+            self.journal.append(entry)
+            if len(self.journal) > _MAX_JOURNAL:
+                del self.journal[: _MAX_JOURNAL // 2]
+        return entry
+
+    def _recorded_error(self, exchange: Exchange) -> bool:
+        """Whether the recording ends with the raw mid-stream error (a fixture streamed from disk: judged
+        by its first 64 KiB, as the catalog does, so that serving it never reads it whole)."""
+        key = ("error", id(exchange))
+        if key not in self._texts:
+            self._texts[key] = "1" if _responses(preview(exchange))[2] is not None else ""
+        return bool(self._texts[key])
+
+    def _full_text(self, exchange: Exchange) -> str | None:
+        """The whole answer of a Gemini exchange: the text of the first candidate's non-thought parts."""
+        key = id(exchange)
+        if key not in self._texts:
+            objects, _, _ = _responses(exchange)
+            parts = [
+                part.get("text", "")
+                for obj in objects
+                for candidate in (obj.get("candidates") or [])[:1]
+                for part in ((candidate.get("content") or {}).get("parts") or [])
+                if isinstance(part, dict) and not part.get("thought")
+            ]
+            self._texts[key] = "".join(p for p in parts if isinstance(p, str)) if objects else None
+        return self._texts[key]
+
+    def _track(self, entry: JournalEntry, reply: Reply) -> None:
+        """Count what goes out: the server asks for a piece only once the one before is sent."""
+        entry.status = reply.status
+        chunks = reply.chunks
+        want = "json" if "json" in (find_header(reply.headers, "content-type") or "") else "sse"
+
+        def tracked() -> Any:
+            sent = bytearray()
+            ended = False
+            # Past _TRACK_BYTES (a big fixture streamed from disk) only counts are kept: a piece is an event.
+            total, more_events, last = 0, 0, b""
+            try:
+                for t, data in chunks:
+                    yield t, data
+                    total += len(data)
+                    if total <= _TRACK_BYTES:
+                        sent.extend(data)
+                    else:
+                        more_events, last = more_events + 1, data
+                    entry.bytes = total
+                ended = True
+            finally:
+                entry.done_t = time.monotonic()
+                body = bytes(sent)
+                if reply.status < 400:
+                    entry.events = (len(_event_ends(body, want)) if body.strip() else 0) + more_events
+                    entry.finished = b'"finishReason"' in body or b'"finishReason"' in last
+                if not ended:
+                    entry.end = END_CLIENT_GONE
+                elif reply.end != END_COMPLETE:
+                    entry.end = END_RESET
+                elif entry.mid_stream_error and reply.status < 400:
+                    entry.end = END_ERROR
+                elif entry.kind == "stream" and reply.status < 400 and not entry.finished:
+                    entry.end = END_TRUNCATED
+                else:
+                    entry.end = JOURNAL_COMPLETE
+
+        reply.chunks = tracked()
+
+    def _control(self, request: ReplayRequest) -> Reply:
+        what = request.path[len(_CONTROL):].strip("/")
+        try:
+            if what == "journal" and request.method == "GET":
+                return _api_error(200, _pretty({"requests": [e.to_dict() for e in list(self.journal)]}))
+            if what == "script" and request.method == "GET":
+                return _api_error(200, _pretty({"steps": [s.spec for s in self.script.steps]}))
+            if what == "script" and request.method in ("POST", "PUT"):
+                value = orjson.loads(request.body or b"null")
+                if isinstance(value, dict) and set(value) == {"steps"}:
+                    value = value["steps"]
+                if not isinstance(value, list):
+                    raise ReplayError(f"expected a JSON list of steps, got {type(value).__name__}")
+                steps = parse_steps(value)
+                self.script.set(steps)
+                return _api_error(200, _pretty({"steps": len(steps)}))
+            if what == "reset" and request.method == "POST":
+                self.reset()
+                return _api_error(200, _pretty({"reset": True}))
+            if what == "verdict" and request.method in ("GET", "POST"):
+                options: dict[str, Any] = dict(request.params)
+                if request.method == "POST" and request.body.strip():
+                    options.update(orjson.loads(request.body))
+                strict = str(options.get("strict", "")).lower() in ("1", "true", "yes")
+                result = options.get("result_text")
+                max_attempts = int(options.get("max_attempts") or 5)
+                journal = [e for e in list(self.journal) if e.end != "pending"]
+                findings = verdict(journal, strict=strict, result_text=result, max_attempts=max_attempts)
+                return _api_error(200, _pretty({
+                    "requests": len(journal),
+                    "passed": not any(f.severity == "error" for f in findings),
+                    "findings": [f.to_dict() for f in findings],
+                    "report": format_findings(findings, len(journal)),
+                }))
+        except (ReplayError, orjson.JSONDecodeError, ValueError, TypeError) as exc:
+            return _api_error(400, error_body(400, "INVALID_ARGUMENT", f"sse-replay: {request.path}: {exc}"))
+        return _api_error(404, error_body(
+            404, "NOT_FOUND",
+            f"sse-replay: {request.method} {request.path} is not a control endpoint (GET /_sse/journal, "
+            "GET|POST /_sse/script, GET|POST /_sse/verdict, POST /_sse/reset)",
+        ))
 
     # -- entry point ---------------------------------------------------------------------------------
     def __call__(self, request: ReplayRequest) -> Reply:
         cors = _cors(request)
+        if request.path.startswith(_CONTROL):
+            reply = self._control(request)
+            reply.headers = [*reply.headers, *cors]
+            return reply
+        entry = self._journal(request)
         if request.method == "OPTIONS":
             asked = request.header("access-control-request-headers")
             headers = [
@@ -340,20 +537,26 @@ class GeminiReplayApp:
                 ("Access-Control-Allow-Headers", asked or "content-type, x-goog-api-key, x-goog-api-client"),
                 ("Access-Control-Max-Age", "3600"),
             ]
-            return Reply(204, headers, stream=False)
+            reply = Reply(204, headers, stream=False)
+            self._track(entry, reply)
+            return reply
         try:
-            reply = _key_problem(request, self.require_key) or self._route(request)
+            reply = _key_problem(request, self.require_key) or self._route(request, entry)
         except SSEUsageError as exc:  # e.g. a malformed x-sse-replay-faults header: the caller's mistake
             reply = _api_error(400, error_body(400, "INVALID_ARGUMENT", f"sse-replay: {exc}"))
+        except BaseException:
+            entry.end, entry.status = END_CLIENT_GONE, 500
+            raise
         reply.headers = [*reply.headers, *cors]
+        self._track(entry, reply)
         return reply
 
-    def _route(self, request: ReplayRequest) -> Reply:
+    def _route(self, request: ReplayRequest, journal: JournalEntry | None = None) -> Reply:
         if m := _MODELS.match(request.path):
             return self._models_list()
         m = _GEMINI.match(request.path)
         if m is None:
-            return self._generic(request)
+            return self._generic(request, journal)
         model = m["model"].split("/", 1)[1]
         method = m["method"]
         if method is None and request.method == "GET":
@@ -363,13 +566,20 @@ class GeminiReplayApp:
         entry = self._match(request, model, method)
         if entry is None:
             return self._not_found(request, f"no fixture for model {model!r}")
-        faults = self._faults_for(request)
+        faults = self._faults_for(request, journal)
         exchange = entry.next_exchange()
+        if journal is not None:
+            journal.answer_source = functools.partial(self._full_text, exchange)  # only if a verdict asks
         if faults.status is not None:
+            if journal is not None and faults.status == 429:
+                journal.retry_delay = float(faults.retry_after)
             return self._status_fault(faults)
         if method == _STREAM:
             alt = request.params.get("alt") or request.params.get("$alt") or ""
-            return self._stream(exchange, "sse" if alt == "sse" else "json", faults)
+            reply = self._stream(exchange, "sse" if alt == "sse" else "json", faults)
+            if journal is not None:
+                journal.mid_stream_error = faults.error_after is not None or self._recorded_error(exchange)
+            return reply
         reply = self._unary(exchange, method)
         reply.head_t = (reply.head_t or 0.0) + faults.latency
         return reply
@@ -406,7 +616,7 @@ class GeminiReplayApp:
 
     # -- answers -------------------------------------------------------------------------------------
     def _status_fault(self, faults: Faults) -> Reply:
-        extra = [("Retry-After", str(faults.retry_after))] if faults.status == 429 else []
+        extra = [("Retry-After", retry_after_header(faults.retry_after))] if faults.status == 429 else []
         reply = _api_error(faults.status or 500, error_reply_body(faults.status or 500, faults.retry_after), extra)
         reply.head_t = faults.latency
         return reply
@@ -424,13 +634,13 @@ class GeminiReplayApp:
             # As recorded: the exact bytes in their recorded chunks and timing.
             fallback = _SSE_HEADERS if want == "sse" else _JSON_HEADERS
             headers = self._recorded_headers(exchange, fallback) if exchange.headers else list(fallback)
-            pieces = schedule(exchange, self.speed)
-            ends = _event_ends(exchange.body, kind)
+            pieces: Iterable[tuple[float, bytes]] = iter_schedule(exchange, self.speed)  # lazy: a big file stays on disk
+            ends = _event_ends(exchange.body, kind) if faults.active else []
             end = exchange.end
         else:
             headers = list(_SSE_HEADERS if want == "sse" else _JSON_HEADERS)
             pieces, ends, end = self._convert(exchange, want)
-        pieces, end = inject(pieces, ends, faults, end) if faults.active else (pieces, end)
+        pieces, end = inject(list(pieces), ends, faults, end) if faults.active else (pieces, end)
         return Reply(exchange.status, headers, pieces, end=end, head_t=head_t + faults.latency or None)
 
     def _convert(self, exchange: Exchange, want: str) -> tuple[list[tuple[float, bytes]], list[int], str]:
@@ -510,7 +720,7 @@ class GeminiReplayApp:
             return _api_error(200, _pretty(self._model_doc(model)))
         return _api_error(404, error_body(404, "NOT_FOUND", f"models/{model} is not found in the replayed fixtures."))
 
-    def _generic(self, request: ReplayRequest) -> Reply:
+    def _generic(self, request: ReplayRequest, journal: JournalEntry | None = None) -> Reply:
         last = request.path.rstrip("/").rsplit("/", 1)[-1]
         plain = [e for e in self.entries if not e.gemini]
         chosen = (
@@ -521,17 +731,17 @@ class GeminiReplayApp:
         )
         if not chosen:
             return self._not_found(request, "no fixture for this path")
-        faults = self._faults_for(request)
+        faults = self._faults_for(request, journal)
         if faults.status is not None:
             return self._status_fault(faults)
         exchange = chosen[0].next_exchange()
         headers = self._recorded_headers(exchange, [("Content-Type", "text/event-stream")])
         if not exchange.headers:
             headers = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")]
-        pieces = schedule(exchange, self.speed)
+        pieces: Iterable[tuple[float, bytes]] = iter_schedule(exchange, self.speed)
         end = exchange.end
         if faults.active:
-            pieces, end = inject(pieces, _event_ends(exchange.body, _body_kind(exchange)), faults, end)
+            pieces, end = inject(list(pieces), _event_ends(exchange.body, _body_kind(exchange)), faults, end)
         return Reply(exchange.status, headers, pieces, end=end, head_t=faults.latency or None)
 
     def _not_found(self, request: ReplayRequest, why: str) -> Reply:
@@ -569,6 +779,7 @@ class ReplayServer(LoopbackServer):
         speed: float = 1.0,
         faults: Faults | None = None,
         require_key: str | bool | None = None,
+        script: Sequence[Any] | None = None,
         **fault_options: Any,
     ) -> None:
         if fault_options:
@@ -577,6 +788,59 @@ class ReplayServer(LoopbackServer):
             faults = Faults(**fault_options)
         self.app = GeminiReplayApp(load_catalog(source), speed, faults, require_key)
         super().__init__(self.app, host=host, port=port)
+        # What the last assert_resilient() was told: the pytest --sse-verdict-report table judges with it.
+        self.verdict_options: dict[str, Any] = {}
+        if script is not None:
+            self.script(*script)
+
+    # The app keeps the journal (what each request got); LoopbackServer's plain request log is not used.
+    @property  # type: ignore[override]
+    def requests(self) -> list[JournalEntry]:
+        """The journal: every request (but ``/_sse/`` ones) as a :class:`JournalEntry`, oldest first."""
+        return list(self.app.journal)
+
+    @requests.setter
+    def requests(self, value: Any) -> None:
+        pass  # LoopbackServer.__init__ sets its own list; the journal replaces it
+
+    def _log_request(self, request: ReplayRequest) -> None:
+        pass
+
+    def script(self, *steps: Any) -> None:
+        """Queue what successive requests get: ``"ok"`` or dicts such as ``{"status": 429, "retry_after":
+        0.5}``, ``{"truncate_after": 3}`` (see ``_replay_script``); in order, the last repeats. Replaces
+        any script set before. A bad step raises ReplayError naming its index."""
+        if len(steps) == 1 and isinstance(steps[0], (list, tuple)):
+            steps = tuple(steps[0])
+        if steps and all(isinstance(s, Step) for s in steps):
+            self.app.script.set(list(steps))
+        else:
+            self.app.script.set(parse_steps(steps))
+
+    def reset(self) -> None:
+        """Forget the journal, the script, queued faults and each fixture's position (as ``POST /_sse/reset``)."""
+        self.app.reset()
+
+    def verdict(
+        self, *, strict: bool = False, result_text: str | None = None, max_attempts: int = 5
+    ) -> list[Finding]:
+        """Findings about the client from the journal (see ``_replay_verdict``): empty when it behaved."""
+        journal = [e for e in self.requests if e.end != "pending"]
+        return verdict(journal, strict=strict, result_text=result_text, max_attempts=max_attempts)
+
+    def assert_resilient(
+        self, strict: bool = False, result_text: str | None = None, *, max_attempts: int = 5
+    ) -> None:
+        """Raise AssertionError listing the findings of severity ``error`` (and the warnings beside them).
+
+        ``strict=True`` turns "gave up after one retryable failure" into an error; ``result_text`` is what
+        the application returned, checked against the whole answer of the fixture.
+        """
+        __tracebackhide__ = True  # pytest shows the test's line, not this one
+        self.verdict_options = {"strict": strict, "result_text": result_text, "max_attempts": max_attempts}
+        findings = self.verdict(**self.verdict_options)
+        if any(f.severity == "error" for f in findings):
+            raise AssertionError(format_findings(findings, len(self.requests)))
 
     def add_faults(self, faults: Faults | None = None, count: int = 1, **fault_options: Any) -> None:
         """Apply ``faults`` (or ``Faults(**fault_options)``) to the next ``count`` requests only."""

@@ -7,9 +7,21 @@ responses written by hand on the raw socket so that streaming stays exact:
   * an abrupt end (a recorded reset/timeout, or a disconnect fault) closes the socket without the final
     ``0\\r\\n\\r\\n`` chunk; a reset closes with ``SO_LINGER 0`` (a TCP RST, as a broken upstream gives)
     once the client has acknowledged every byte sent, since SO_LINGER 0 discards an unsent send queue;
-  * a client that leaves mid-stream (BrokenPipe/ConnectionReset) ends that connection quietly; anything else
-    raised in a server thread is collected and re-raised by :meth:`LoopbackServer.check` (as
-    pytest-httpserver's ``HTTPServerBase`` does).
+  * a client that leaves mid-stream (BrokenPipe/ConnectionReset) ends that connection quietly, and the
+    body iterable is closed (a fixture streamed from disk closes its file); anything else raised in a server
+    thread is collected and re-raised by :meth:`LoopbackServer.check` (as pytest-httpserver's
+    ``HTTPServerBase`` does).
+
+Limits (attributes of :class:`LoopbackServer`, set before ``start``): the listen backlog is
+``backlog`` (1024: hundreds of clients may connect in the same millisecond; the stdlib default of 5 makes
+the kernel drop their SYNs, which the clients retry only after a second); at most ``max_connections``
+(1024) connections are served at once, one thread each, a connection over that gets ``503`` at once; the
+request line and headers must arrive within ``header_timeout`` seconds (10) of the connection opening (or
+of the previous response on a kept-alive connection), else the connection is closed, so that a client
+that never finishes its head holds one thread for at most that long and never blocks others; the head may
+hold at most ``max_head`` bytes (64 KiB; over it, or over 100 header lines, or one line over 64 KiB:
+``431``); a body over ``max_body`` bytes (64 MiB) gets ``413``; a request line that is not HTTP gets
+``400``. Request paths are never used as file names: the handler picks among fixtures loaded at start.
 
 What to answer is not decided here: a server gets a handler ``ReplayRequest -> Reply``. The Gemini replay
 app (``_replay_gemini``) and the recorder's proxy are such handlers. ``Reply.chunks`` may be a lazy iterable
@@ -19,7 +31,10 @@ app (``_replay_gemini``) and the recorder's proxy are such handlers. ``Reply.chu
 from __future__ import annotations
 
 import contextlib
+import http.client
 import http.server
+import io
+import ipaddress
 import socket
 import socketserver
 import struct
@@ -49,15 +64,15 @@ __all__ = [
     "ReplayRequest",
     "Reply",
     "ServerStopped",
+    "is_loopback",
 ]
 
 # Errors that only mean "the client went away"; they end one connection, never the server.
 _CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
 # Headers the server writes itself; a handler's (or a recording's) copies are dropped.
 _OWN_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive", "date"})
-# An idle keep-alive connection is dropped after this long, so that threads never pile up.
+# A read of the request body or a write of the response that stalls this long ends the connection.
 _IDLE_TIMEOUT = 30.0
-_MAX_BODY = 64 * 1024 * 1024
 _MAX_LOGGED = 10_000  # requests kept in LoopbackServer.requests
 # How long a reset waits for the client to acknowledge what was sent (a stalled reader: reset anyway).
 _RESET_GRACE = 1.0
@@ -128,6 +143,95 @@ class Reply:
 Handler = Callable[[ReplayRequest], Reply]
 
 
+class _TooLarge(Exception):
+    """The request body is over ``max_body`` (answered 413)."""
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` only listens on this machine (127.0.0.0/8, ::1, ``localhost``)."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+# Linux: the kernel stamps each received packet (SO_TIMESTAMPNS, value 35 on every Linux architecture but a
+# few exotic ones; set only on Linux). A request's pace then counts from when its first byte arrived, not
+# from when a thread got round to it: under a burst of connections those are milliseconds apart.
+_SO_TIMESTAMPNS = 35 if sys.platform == "linux" else None
+_STAMP_SPACE = socket.CMSG_SPACE(16) if hasattr(socket, "CMSG_SPACE") else 0
+
+
+def _arrival(sock: socket.socket, flags: int = 0, buffer: Any = None) -> tuple[int, float | None]:
+    """Receive into ``buffer`` (or, without one, look at one byte, e.g. with MSG_PEEK): (bytes got, when
+    the kernel received them on the ``time.monotonic`` clock, or None when unknown)."""
+    if _SO_TIMESTAMPNS is None or not _STAMP_SPACE:
+        got = sock.recv_into(buffer, 0, flags) if buffer is not None else len(sock.recv(1, flags))
+        return got, None
+    if buffer is not None:
+        got, ancillary, _, _ = sock.recvmsg_into([buffer], _STAMP_SPACE, flags)
+    else:
+        data, ancillary, _, _ = sock.recvmsg(1, _STAMP_SPACE, flags)
+        got = len(data)
+    for level, kind, value in ancillary:
+        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(value) >= 16:
+            seconds, nanoseconds = struct.unpack("qq", value[:16])
+            now = time.monotonic()
+            stamp = now - (time.time() - (seconds + nanoseconds / 1e9))
+            return got, min(now, max(stamp, now - 5.0))  # a stepped wall clock must not skew the pace
+    return got, None
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The socket as a raw stream whose reads fail with ``TimeoutError`` once ``deadline`` has passed.
+
+    A per-``recv`` timeout alone would let a client that trickles one byte every few seconds hold its
+    connection for ever; with a deadline every ``recv`` waits only for the time left.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self.sock = sock
+        self.deadline: float | None = None
+        self.stamp: float | None = None  # when the first bytes of the current request arrived
+        self.want_stamp = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the request head did not arrive in time")
+            self.sock.settimeout(left)
+        if self.want_stamp:
+            got, self.stamp = _arrival(self.sock, 0, buffer)
+            self.want_stamp = False
+            return got
+        return self.sock.recv_into(buffer)
+
+
+class _HeadBudget:
+    """Wraps the request stream while headers are parsed: more than ``budget`` bytes in all is a 431."""
+
+    def __init__(self, stream: Any, budget: int) -> None:
+        self.stream = stream
+        self.budget = budget
+
+    def readline(self, limit: int = -1) -> bytes:
+        line = self.stream.readline(limit if 0 <= limit <= self.budget + 1 else self.budget + 1)
+        self.budget -= len(line)
+        if self.budget < 0:
+            raise http.client.LineTooLong("request head over the size limit")
+        return bytes(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
 def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
@@ -143,15 +247,48 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         self.connection.settimeout(_IDLE_TIMEOUT)
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Replace the stdlib's reader; closing it now drops its hold on the socket (a socket with an open
+        # makefile() stream is only really closed, or reset, once that stream is gone).
+        self.rfile.close()
+        self._reader = _DeadlineReader(self.connection)
+        self.rfile = io.BufferedReader(self._reader, 65536)
+        # When the first request was already waiting at accept, its pace counts from the accept.
+        self._arrived: float | None = self.server.arrivals.pop(self.connection, None)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests and the CLI keep stderr for real problems."""
 
     def handle_one_request(self) -> None:
+        # The whole head (request line and headers) must come within header_timeout from now.
+        self._reader.deadline = time.monotonic() + self.server.owner.header_timeout
+        self._reader.stamp, self._reader.want_stamp = None, True
         try:
             super().handle_one_request()
         except _CLIENT_GONE:
             self.close_connection = True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # http.server answers a request line it cannot parse as HTTP/0.9, without a status line; every
+        # client today speaks HTTP/1.x and needs one to see the 400.
+        if self.request_version == "HTTP/0.9" or not getattr(self, "request_version", ""):
+            self.request_version = "HTTP/1.0"
+        self.close_connection = True
+        super().send_error(code, message, explain)
+
+    def parse_request(self) -> bool:
+        # The recorded offsets count from when the request was sent: take the earliest instant known, before
+        # parsing (under load, parsing and the handler wait for the GIL; that must not shift the pace).
+        self._arrived = self._arrived or self._reader.stamp or time.monotonic()
+        self._reader.want_stamp = False
+        stream = self.rfile
+        self.rfile = _HeadBudget(stream, self.server.owner.max_head - len(self.raw_requestline))  # type: ignore[assignment]
+        try:
+            ok = super().parse_request()
+        finally:
+            self.rfile = stream
+        self._reader.deadline = None  # the body and the response get the per-operation timeout
+        self.connection.settimeout(_IDLE_TIMEOUT)
+        return ok
 
     def __getattr__(self, name: str) -> Any:
         # http.server dispatches to do_<METHOD>; every method goes to the one handler.
@@ -160,31 +297,48 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         raise AttributeError(name)
 
     def _read_body(self) -> bytes:
+        limit = self.server.owner.max_body
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             parts: list[bytes] = []
+            total = 0
             while True:
                 size = int(self.rfile.readline(1024).split(b";")[0].strip() or b"0", 16)
+                if size < 0:
+                    raise ValueError(f"negative chunk size {size}")
                 if size == 0:
-                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
+                    for _ in range(100):  # trailers, as many as header lines may be
+                        if self.rfile.readline(65537) in (b"\r\n", b"\n", b""):
+                            break
                     return b"".join(parts)
+                total += size
+                if total > limit:
+                    raise _TooLarge(f"chunked request body over the {limit} byte limit")
                 parts.append(self.rfile.read(size))
                 self.rfile.readline(1024)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > _MAX_BODY:
-            raise ReplayError(f"request body of {length} bytes is over the {_MAX_BODY} byte limit")
+        text = (self.headers.get("Content-Length") or "0").strip()
+        if not text.isdigit():
+            raise ValueError(f"Content-Length {text!r} is not a number of bytes")
+        length = int(text)
+        if length > limit:
+            raise _TooLarge(f"request body of {length} bytes is over the {limit} byte limit")
         return self.rfile.read(length) if length else b""
 
+    def _refuse(self, status: int, reason: str, message: str) -> None:
+        self.close_connection = True
+        body = f"sse-replay: {message}\n".encode()
+        self._write_head(status, reason, [("Content-Type", "text/plain")], len(body))
+        self.connection.sendall(body)
+
     def _serve(self) -> None:
-        arrived = time.monotonic()
+        arrived, self._arrived = self._arrived or time.monotonic(), None
         path, _, query = self.path.partition("?")
         try:
             body = self._read_body()
-        except (ValueError, ReplayError) as exc:  # the client's mistake: answer it, not a server error
-            self.close_connection = True
-            message = f"sse-replay: bad request body: {exc}\n".encode()
-            self._write_head(400, "Bad Request", [("Content-Type", "text/plain")], len(message))
-            self.connection.sendall(message)
+        except _TooLarge as exc:
+            self._refuse(413, "Content Too Large", str(exc))
+            return
+        except ValueError as exc:  # the client's mistake: answer it, not a server error
+            self._refuse(400, "Bad Request", f"bad request body: {exc}")
             return
         request = ReplayRequest(self.command, path, query, list(self.headers.items()), body)
         owner = self.server.owner
@@ -237,6 +391,11 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         except AbruptClose as close:
             self._close_abruptly(close.reset)
             return
+        finally:
+            # A lazy body (a fixture streamed from disk) closes its file now, also when the client left.
+            close_chunks = getattr(reply.chunks, "close", None)
+            if close_chunks is not None:
+                close_chunks()
         if reply.end in (END_RESET, END_TIMEOUT):
             self._close_abruptly(reset=reply.end == END_RESET)
             return
@@ -286,15 +445,38 @@ class _TCPServer(socketserver.ThreadingTCPServer):
 
     def __init__(self, owner: LoopbackServer, address: tuple[str, int]) -> None:
         self.owner = owner
+        self.request_queue_size = owner.backlog  # listen(backlog); the kernel caps it at net.core.somaxconn
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.abrupt: set[socket.socket] = set()
         self.connections: set[socket.socket] = set()
+        self.arrivals: dict[socket.socket, float] = {}
         self.lock = threading.Lock()
         super().__init__(address, _RequestHandler)
+        if _SO_TIMESTAMPNS is not None:
+            with contextlib.suppress(OSError):  # accepted sockets inherit it
+                self.socket.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self.lock:
-            self.connections.add(request)
+            full = len(self.connections) >= self.owner.max_connections
+            if not full:
+                self.connections.add(request)
+        if full:
+            # Over the limit: a short 503 from the accepting thread (it fits any send buffer), then close.
+            with contextlib.suppress(OSError):
+                request.settimeout(0.5)
+                request.sendall(
+                    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n"
+                    b"Connection: close\r\n\r\n"
+                )
+            self.close_request(request)
+            return
+        with contextlib.suppress(OSError):  # BlockingIOError: nothing sent yet
+            got, stamp = _arrival(request, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            if got:
+                # The kernel's stamp, else now (read after the peek, so never before the client sent).
+                self.arrivals[request] = stamp or time.monotonic()
+        with self.lock:
             # Forget finished connection threads, so that a long-running server does not pile them up.
             self.owner._threads = [t for t in self.owner._threads if t.is_alive()]
         thread = threading.Thread(
@@ -328,7 +510,14 @@ class LoopbackServer:
     through :attr:`port`/:attr:`url` once started; :meth:`start` raises if already running; :meth:`stop`
     shuts down, closes open connections and joins the threads; usable as a context manager (starts on
     enter, stops on exit). Errors raised in server threads are kept and re-raised by :meth:`check`.
+    The limits below (see the module doc) may be changed on an instance before :meth:`start`.
     """
+
+    backlog: int = 1024
+    max_connections: int = 1024
+    header_timeout: float = 10.0
+    max_head: int = 64 * 1024
+    max_body: int = 64 * 1024 * 1024
 
     def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 0) -> None:
         self.handler = handler
