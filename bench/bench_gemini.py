@@ -28,19 +28,20 @@ JSON-array stream (timed for us only: httpx-sse and google-genai, which always a
 from __future__ import annotations
 
 import argparse
-import codecs
 import json
 import logging
 import pathlib
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import orjson
+
+from _peers import BytesResponse
 
 from sse_toolkit import encode_json_array, encode_sse_event, iter_responses
 
@@ -116,28 +117,13 @@ def _ours_dicts(chunks: list[bytes]) -> int:
     return count
 
 
-class _BytesResponse:
-    """What httpx-sse's ``EventSource`` reads of an ``httpx.Response``: ``headers`` and httpx's ``iter_text``."""
-
-    headers: ClassVar[dict[str, str]] = {"content-type": "text/event-stream"}
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = chunks
-
-    def iter_text(self) -> Iterator[str]:
-        decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
-        for chunk in self._chunks:
-            if text := decode(chunk):
-                yield text
-        if text := decode(b"", True):
-            yield text
 
 
 def _httpx_sse_json(chunks: list[bytes]) -> int:
     from httpx_sse import EventSource
 
     count = 0
-    for event in EventSource(_BytesResponse(chunks)).iter_sse():  # type: ignore[arg-type]
+    for event in EventSource(BytesResponse(chunks)).iter_sse():  # type: ignore[arg-type]
         _read_dict(json.loads(event.data))
         count += 1
     return count

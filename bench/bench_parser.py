@@ -19,21 +19,21 @@ difference is reported as a note, not a crash (a peer that raises is noted and l
 from __future__ import annotations
 
 import argparse
-import codecs
 import gc
 import json
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _corpora
+from _peers import BytesResponse
 
 from sse_toolkit import EventParser
 
@@ -92,27 +92,6 @@ def _ours() -> Runner:
 # --- httpx-sse: EventSource.iter_sse over a response whose iter_text() is httpx's, minus the socket -------
 
 
-class _BytesResponse:
-    """What ``httpx_sse.EventSource`` uses of an ``httpx.Response``: ``headers`` and ``iter_text()``.
-
-    ``iter_text`` is httpx's own loop (``Response.iter_text`` with ``chunk_size=None``): an incremental
-    UTF-8 decoder with ``errors="replace"`` over the byte chunks, empty strings dropped, then a flush.
-    """
-
-    headers: ClassVar[dict[str, str]] = {"content-type": "text/event-stream"}
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = chunks
-
-    def iter_text(self) -> Iterator[str]:
-        decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
-        for chunk in self._chunks:
-            text = decode(chunk)
-            if text:
-                yield text
-        text = decode(b"", True)
-        if text:
-            yield text
 
 
 def _httpx_sse() -> Runner:
@@ -120,14 +99,14 @@ def _httpx_sse() -> Runner:
 
     def timed(chunks: Chunks) -> tuple[int, int]:
         n = size = 0
-        for ev in EventSource(_BytesResponse(chunks)).iter_sse():  # type: ignore[arg-type]
+        for ev in EventSource(BytesResponse(chunks)).iter_sse():  # type: ignore[arg-type]
             _e, _i, _r = ev.event, ev.id, ev.retry
             size += len(ev.data)
             n += 1
         return n, size
 
     def collect(chunks: Chunks) -> Pairs:
-        source = EventSource(_BytesResponse(chunks))  # type: ignore[arg-type]
+        source = EventSource(BytesResponse(chunks))  # type: ignore[arg-type]
         return [(ev.event, ev.data) for ev in source.iter_sse()]
 
     return Runner("httpx-sse", "httpx-sse", timed, collect)
