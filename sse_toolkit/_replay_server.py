@@ -1,9 +1,18 @@
 """Replay layer: the loopback HTTP/1.1 server (lifecycle, threads, chunked streaming, abrupt close).
 
-Strategy: stdlib ``socketserver`` + ``http.server`` request parsing, one daemon thread per connection, and
-responses written by hand on the raw socket so that streaming stays exact:
-  * each body piece of a :class:`Reply` is sent as ONE HTTP/1.1 chunk with ONE ``sendall`` (TCP_NODELAY is
-    set, so it leaves at once), at its own time offset after the request arrived;
+Strategy: stdlib ``socketserver``, ``http.server``'s request handling (its request line checks; header
+fields split here, ``email.parser`` only for unusual heads), one daemon thread per open connection (a
+thread that finished one waits ``_IDLE_WORKER`` seconds to take the next, so a burst of connections does not
+wait for threads to start), and responses written by hand on the raw socket so that streaming stays exact:
+  * each body piece of a :class:`Reply` is sent as ONE HTTP/1.1 chunk in ONE write (TCP_NODELAY is set, so
+    it leaves at once), at its own time offset after the request arrived. A piece due later is handed to
+    the server's one pacer thread, which writes every piece due at the same instant back to back while
+    the connection threads sleep (100 threads each waking for their own write would queue for the GIL:
+    tens of milliseconds for the last one); what does not fit the socket's send buffer goes back to the
+    connection thread, so a stalled reader never holds up the others;
+  * from the moment its bytes arrive until its first write, a request is handled holding the server's gate
+    lock (see ``_RequestHandler._gate``): under a burst, requests take turns instead of sharing the GIL
+    and all answering late; the gate is let go before anything that may wait for a client;
   * an abrupt end (a recorded reset/timeout, or a disconnect fault) closes the socket without the final
     ``0\\r\\n\\r\\n`` chunk; a reset closes with ``SO_LINGER 0`` (a TCP RST, as a broken upstream gives)
     once the client has acknowledged every byte sent, since SO_LINGER 0 discards an unsent send queue;
@@ -30,11 +39,18 @@ app (``_replay_gemini``) and the recorder's proxy are such handlers. ``Reply.chu
 
 from __future__ import annotations
 
+import _thread
 import contextlib
+import email.parser
+import heapq
 import http.client
 import http.server
 import io
 import ipaddress
+import itertools
+import os
+import queue
+import re
 import socket
 import socketserver
 import struct
@@ -74,6 +90,8 @@ _OWN_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "
 # A read of the request body or a write of the response that stalls this long ends the connection.
 _IDLE_TIMEOUT = 30.0
 _MAX_LOGGED = 10_000  # requests kept in LoopbackServer.requests
+# A connection thread that finished waits this long for another connection before it ends.
+_IDLE_WORKER = 2.0
 # How long a reset waits for the client to acknowledge what was sent (a stalled reader: reset anyway).
 _RESET_GRACE = 1.0
 
@@ -184,6 +202,10 @@ def _arrival(sock: socket.socket, flags: int = 0, buffer: Any = None) -> tuple[i
     return got, None
 
 
+def _nothing() -> None:
+    pass
+
+
 class _DeadlineReader(io.RawIOBase):
     """The socket as a raw stream whose reads fail with ``TimeoutError`` once ``deadline`` has passed.
 
@@ -195,21 +217,29 @@ class _DeadlineReader(io.RawIOBase):
         super().__init__()
         self.sock = sock
         self.deadline: float | None = None
+        self.timeout: float | None = None  # the socket's timeout, as last set through this reader
         self.stamp: float | None = None  # when the first bytes of the current request arrived
         self.want_stamp = False
+        self.on_read: Callable[[], None] = _nothing  # called before every read of the socket
+        self.on_arrival: Callable[[], None] = _nothing  # called once the first bytes of a request came
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
+        self.on_read()
         if self.deadline is not None:
             left = self.deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("the request head did not arrive in time")
-            self.sock.settimeout(left)
+            if self.timeout is None or self.timeout > left + 0.01:  # each settimeout costs two syscalls
+                self.sock.settimeout(left)
+                self.timeout = left
         if self.want_stamp:
             got, self.stamp = _arrival(self.sock, 0, buffer)
             self.want_stamp = False
+            if got:
+                self.on_arrival()
             return got
         return self.sock.recv_into(buffer)
 
@@ -232,8 +262,173 @@ class _HeadBudget:
         return getattr(self.stream, name)
 
 
+# A header line the quick path takes: a field name (token characters), a colon, a value on the same line.
+_SIMPLE_FIELD = re.compile(rb"([!#-'*+\-.0-9A-Z^-z|~]+):[ \t]*([^\r\n]*)\r?\n")
+
+
+class _Fields:
+    """Request header fields with the part of ``email.message.Message``'s API that is used here:
+    ``get`` (the first value, any case), ``items``, ``get_all``, ``in``, ``[]``."""
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields: list[tuple[str, str]]) -> None:
+        self._fields = fields
+
+    def get(self, name: str, default: Any = None) -> Any:
+        name = name.lower()
+        for key, value in self._fields:
+            if key.lower() == name:
+                return value
+        return default
+
+    def get_all(self, name: str, default: Any = None) -> Any:
+        name = name.lower()
+        values = [value for key, value in self._fields if key.lower() == name]
+        return values or default
+
+    def __getitem__(self, name: str) -> Any:
+        return self.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._fields)
+
+    def keys(self) -> list[str]:
+        return [key for key, _ in self._fields]
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __iter__(self) -> Any:
+        return iter(self.keys())
+
+
+def _read_headers(stream: Any) -> Any:
+    """Read header lines as ``http.client.parse_headers`` does (same limits and errors: a line over 64 KiB,
+    more than 100 lines), and split them; anything unusual is left to ``email.parser`` as the stdlib does."""
+    lines: list[bytes] = []
+    while True:
+        line = stream.readline(65537)
+        if len(line) > 65536:
+            raise http.client.LineTooLong("header line")
+        lines.append(line)
+        if len(lines) > 100:
+            raise http.client.HTTPException("got more than 100 headers")
+        if line in (b"\r\n", b"\n", b""):
+            break
+    fields = []
+    for line in lines[:-1]:
+        match = _SIMPLE_FIELD.fullmatch(line)
+        if match is None:
+            text = b"".join(lines).decode("iso-8859-1")
+            return email.parser.Parser(_class=http.client.HTTPMessage).parsestr(text)
+        fields.append((match[1].decode("ascii"), match[2].decode("iso-8859-1")))
+    return _Fields(fields)
+
+
 def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+_date_cache: tuple[int, str] = (0, "")
+
+
+def _http_date() -> str:
+    """The Date header value, formatted once a second (formatdate costs ~10 us; a burst asks 100 times)."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, formatdate(now, usegmt=True))
+    return _date_cache[1]
+
+
+class _Due:
+    """A framed chunk waiting in the pacer: written at ``deadline``, then ``done`` is released."""
+
+    __slots__ = ("data", "deadline", "done", "error", "rest", "sock")
+
+    def __init__(self, deadline: float, sock: socket.socket, data: bytes) -> None:
+        self.deadline = deadline
+        self.sock = sock
+        self.data = data
+        self.done = _thread.allocate_lock()
+        self.done.acquire()
+        self.rest = b""
+        self.error: BaseException | None = None
+
+
+class _Pacer:
+    """One thread that writes every paced chunk of every connection at its time.
+
+    A connection thread calls :meth:`send_at` and sleeps on a lock of its own; at a deadline the pacer
+    writes all chunks due (non-blocking writes: the sockets are in timeout mode, hence O_NONBLOCK), then
+    releases their threads. Bytes that did not fit the send buffer are returned for the connection thread
+    to ``sendall`` itself, with its own timeout.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._heap: list[tuple[float, int, _Due]] = []
+        self._order = itertools.count()
+        self._closed = False
+        self.thread = threading.Thread(target=self._run, daemon=True, name="sse-replay-pacer")
+
+    def send_at(self, sock: socket.socket, deadline: float, data: bytes) -> bytes:
+        """Write ``data`` to ``sock`` at ``deadline`` (``time.monotonic``); returns what is left to send.
+        Raises ServerStopped when the server stops first, or the OSError the write raised."""
+        due = _Due(deadline, sock, data)
+        with self._cond:
+            if self._closed:
+                raise ServerStopped()
+            heapq.heappush(self._heap, (deadline, next(self._order), due))
+            if self._heap[0][2] is due:
+                self._cond.notify()
+        due.done.acquire()
+        if due.error is not None:
+            raise due.error
+        return due.rest
+
+    def close(self) -> None:
+        """Fail every waiting chunk with ServerStopped and end the thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
+    def _run(self) -> None:
+        heap = self._heap
+        while True:
+            with self._cond:
+                while not self._closed:
+                    if not heap:
+                        self._cond.wait()
+                        continue
+                    delay = heap[0][0] - time.monotonic()
+                    if delay <= 0:
+                        break
+                    self._cond.wait(delay)
+                if self._closed:
+                    for _, _, due in heap:
+                        due.error = ServerStopped()
+                        due.done.release()
+                    heap.clear()
+                    return
+                now = time.monotonic()
+                batch = []
+                while heap and heap[0][0] <= now:
+                    batch.append(heapq.heappop(heap)[2])
+            for due in batch:  # outside the lock: connections may queue their next chunk meanwhile
+                try:
+                    written = os.write(due.sock.fileno(), due.data)
+                    due.rest = due.data[written:]
+                except BlockingIOError:
+                    due.rest = due.data
+                except OSError as exc:
+                    due.error = exc
+            for due in batch:  # after the whole batch: woken threads do not compete with its writes
+                due.done.release()
 
 
 class _RequestHandler(http.server.BaseHTTPRequestHandler):
@@ -244,13 +439,17 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self.connection.settimeout(_IDLE_TIMEOUT)
+        # The first head has header_timeout (from about now); parse_request sets the idle timeout after it.
+        self.connection.settimeout(self.server.owner.header_timeout)
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # Replace the stdlib's reader; closing it now drops its hold on the socket (a socket with an open
         # makefile() stream is only really closed, or reset, once that stream is gone).
         self.rfile.close()
         self._reader = _DeadlineReader(self.connection)
+        self._reader.timeout = self.server.owner.header_timeout
+        self._reader.on_read, self._reader.on_arrival = self._ungate, self._gate
+        self._gated = False
         self.rfile = io.BufferedReader(self._reader, 65536)
         # When the first request was already waiting at accept, its pace counts from the accept.
         self._arrived: float | None = self.server.arrivals.pop(self.connection, None)
@@ -266,6 +465,39 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
             super().handle_one_request()
         except _CLIENT_GONE:
             self.close_connection = True
+        finally:
+            self._ungate()
+
+    # The gate: from the moment its first bytes arrive, a request is handled up to its first write holding
+    # the server's gate lock, one at a time. Under a burst the threads then take turns, first come first
+    # served, instead of all sharing the GIL and all finishing late (a thread waiting on a lock does not
+    # compete for the GIL). Only work that cannot block is done inside: the gate is let go before every
+    # read of the socket (the rest of a head or a body may be slow to come), before a handler that may
+    # block (one not marked ``cpu_only``), and before any wait or large write.
+    def _gate(self) -> None:
+        if not self._gated:
+            self.server.gate.acquire()
+            self._gated = True
+
+    def _ungate(self) -> None:
+        if self._gated:
+            self._gated = False
+            self.server.gate.release()
+
+    def _write(self, data: bytes) -> None:
+        """``sendall``, except that under the gate it never waits: what the send buffer does not take at once
+        (a client that reads nothing) is sent after letting the gate go."""
+        if self._gated:
+            if self._reader.timeout:  # timeout mode: the socket is O_NONBLOCK, a write never waits
+                try:
+                    sent = os.write(self.connection.fileno(), data)
+                except BlockingIOError:
+                    sent = 0
+                if sent == len(data):
+                    return
+                data = data[sent:]
+            self._ungate()
+        self.connection.sendall(data)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         # http.server answers a request line it cannot parse as HTTP/0.9, without a status line; every
@@ -273,6 +505,7 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         if self.request_version == "HTTP/0.9" or not getattr(self, "request_version", ""):
             self.request_version = "HTTP/1.0"
         self.close_connection = True
+        self._ungate()  # the stdlib writes the answer with sendall
         super().send_error(code, message, explain)
 
     def parse_request(self) -> bool:
@@ -283,12 +516,68 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         stream = self.rfile
         self.rfile = _HeadBudget(stream, self.server.owner.max_head - len(self.raw_requestline))  # type: ignore[assignment]
         try:
-            ok = super().parse_request()
+            ok = self._parse_head()
         finally:
             self.rfile = stream
         self._reader.deadline = None  # the body and the response get the per-operation timeout
         self.connection.settimeout(_IDLE_TIMEOUT)
+        self._reader.timeout = _IDLE_TIMEOUT
         return ok
+
+    def _parse_head(self) -> bool:
+        """``http.server``'s ``parse_request`` (same answers: 400, 505, 431, HTTP/0.9 GET, Connection,
+        Expect: 100-continue), with the header fields split here instead of by ``email.parser`` (~100 us a
+        request, which a burst of requests pays one after another); a head with anything unusual (folded
+        lines, a line without a field name) still goes through ``email.parser``, as before."""
+        self.command = None  # type: ignore[assignment]  # as http.server does, until the line is read
+        self.request_version = self.default_request_version
+        self.close_connection = True
+        self.requestline = requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        words = requestline.split()
+        if not words:
+            return False
+        if len(words) >= 3:
+            version = words[-1]
+            numbers = version[5:].split(".") if version.startswith("HTTP/") else []
+            if len(numbers) != 2 or not all(n.isdigit() and len(n) <= 10 for n in numbers):
+                self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request version ({version!r})")
+                return False
+            number = int(numbers[0]), int(numbers[1])
+            if number >= (1, 1):
+                self.close_connection = False
+            if number >= (2, 0):
+                self.send_error(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, f"Invalid HTTP version ({version[5:]})")
+                return False
+            self.request_version = version
+        if not 2 <= len(words) <= 3:
+            self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request syntax ({requestline!r})")
+            return False
+        command, path = words[:2]
+        if len(words) == 2:
+            self.close_connection = True
+            if command != "GET":
+                self.send_error(HTTPStatus.BAD_REQUEST, f"Bad HTTP/0.9 request type ({command!r})")
+                return False
+        self.command, self.path = command, path
+        if self.path.startswith("//"):
+            self.path = "/" + self.path.lstrip("/")
+        try:
+            self.headers = _read_headers(self.rfile)  # type: ignore[assignment]
+        except http.client.LineTooLong as err:
+            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long", str(err))
+            return False
+        except http.client.HTTPException as err:
+            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers", str(err))
+            return False
+        connection = (self.headers.get("Connection") or "").lower()
+        if connection == "close":
+            self.close_connection = True
+        elif connection == "keep-alive":
+            self.close_connection = False
+        expect = (self.headers.get("Expect") or "").lower()
+        if expect == "100-continue" and self.request_version >= "HTTP/1.1":
+            return self.handle_expect_100()
+        return True
 
     def __getattr__(self, name: str) -> Any:
         # http.server dispatches to do_<METHOD>; every method goes to the one handler.
@@ -327,7 +616,7 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         self.close_connection = True
         body = f"sse-replay: {message}\n".encode()
         self._write_head(status, reason, [("Content-Type", "text/plain")], len(body))
-        self.connection.sendall(body)
+        self._write(body)
 
     def _serve(self) -> None:
         arrived, self._arrived = self._arrived or time.monotonic(), None
@@ -344,6 +633,8 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         owner = self.server.owner
         owner._log_request(request)
         head_sent = False
+        if not getattr(owner.handler, "cpu_only", False):
+            self._ungate()
         try:
             reply = owner.handler(request)
             head_sent = True  # from here on a failure can only end the connection
@@ -359,39 +650,79 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
                 with contextlib.suppress(OSError):
                     body = f"sse-replay: internal error: {exc}\n".encode()
                     self._write_head(500, "Internal Server Error", [("Content-Type", "text/plain")], len(body))
-                    self.connection.sendall(body)
+                    self._write(body)
 
     def _write_head(self, status: int, reason: str, headers: list[tuple[str, str]], length: int | None) -> None:
+        self._write(self._head(status, reason, headers, length))
+
+    def _head(self, status: int, reason: str, headers: list[tuple[str, str]], length: int | None) -> bytes:
         lines = [f"HTTP/1.1 {status} {reason}"]
         lines += [f"{k}: {v}" for k, v in headers if k.lower() not in _OWN_HEADERS]
-        lines.append(f"Date: {formatdate(usegmt=True)}")
+        lines.append(f"Date: {_http_date()}")
         lines.append("Transfer-Encoding: chunked" if length is None else f"Content-Length: {length}")
         if self.close_connection:
             lines.append("Connection: close")
-        self.connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     def _send(self, reply: Reply, arrived: float) -> None:
         owner = self.server.owner
         reason = reply.reason or _reason(reply.status)
         if reply.head_t:
+            self._ungate()
             owner._wait_until(arrived + reply.head_t)
         if not reply.stream or self.command == "HEAD":
             body = b"".join(data for _, data in reply.chunks)
-            self._write_head(reply.status, reason, reply.headers, len(body))
-            if self.command != "HEAD":
+            head = self._head(reply.status, reason, reply.headers, len(body))
+            if self.command == "HEAD":
+                self._write(head)
+            elif len(body) <= 65536:
+                self._write(head + body)  # one write
+            else:
+                self._write(head)
+                self._ungate()
                 self.connection.sendall(body)
             return
-        self._write_head(reply.status, reason, reply.headers, None)
+        head = self._head(reply.status, reason, reply.headers, None)
+        pacer = owner._pacer
+        sock = self.connection
+        # A handler that never waits for the network: its head goes out with the first piece, in one write.
+        pending: bytes | None = head if getattr(owner.handler, "cpu_only", False) else None
+        if pending is None:
+            self._write(head)
         try:
             for t, data in reply.chunks:
                 if t is not None:
-                    owner._wait_until(arrived + t)
+                    if owner._stopping.is_set():
+                        raise ServerStopped()
+                    if arrived + t > time.monotonic():
+                        if pending is not None:
+                            self._write(pending)
+                            pending = None
+                        self._ungate()
+                        if data and pacer is not None:
+                            rest = pacer.send_at(sock, arrived + t, _chunk(data))
+                            if rest:
+                                sock.sendall(rest)
+                            continue
+                        owner._wait_until(arrived + t)
                 if data:
-                    self.connection.sendall(_chunk(data))
+                    if pending is not None:
+                        self._write(pending + _chunk(data))
+                        pending = None
+                    else:
+                        self._write(_chunk(data))
+                    self._ungate()  # after the first piece sent at once
         except AbruptClose as close:
+            if pending is not None:
+                self._write(pending)
+                pending = None
             self._close_abruptly(close.reset)
             return
         finally:
+            if pending is not None:  # the body failed before its first piece: the head still goes out
+                with contextlib.suppress(OSError):
+                    self._write(pending)
+                pending = None
             # A lazy body (a fixture streamed from disk) closes its file now, also when the client left.
             close_chunks = getattr(reply.chunks, "close", None)
             if close_chunks is not None:
@@ -450,7 +781,11 @@ class _TCPServer(socketserver.ThreadingTCPServer):
         self.abrupt: set[socket.socket] = set()
         self.connections: set[socket.socket] = set()
         self.arrivals: dict[socket.socket, float] = {}
+        self.jobs: queue.SimpleQueue[tuple[Any, Any] | None] = queue.SimpleQueue()
+        self.idle = 0  # waiting workers (see _worker)
+        self.numbers = itertools.count(1)
         self.lock = threading.Lock()
+        self.gate = threading.Lock()  # see _RequestHandler._gate
         super().__init__(address, _RequestHandler)
         if _SO_TIMESTAMPNS is not None:
             with contextlib.suppress(OSError):  # accepted sockets inherit it
@@ -477,14 +812,45 @@ class _TCPServer(socketserver.ThreadingTCPServer):
                 # The kernel's stamp, else now (read after the peek, so never before the client sent).
                 self.arrivals[request] = stamp or time.monotonic()
         with self.lock:
-            # Forget finished connection threads, so that a long-running server does not pile them up.
-            self.owner._threads = [t for t in self.owner._threads if t.is_alive()]
-        thread = threading.Thread(
-            target=self.process_request_thread, args=(request, client_address), daemon=True,
-            name=f"sse-replay-conn-{client_address[1]}",
-        )
-        self.owner._threads.append(thread)
+            if self.idle > 0:
+                # A worker waits for work: hand the connection over without starting a thread (starting
+                # one waits until it runs, which under a burst queues the accepting thread for the GIL).
+                self.idle -= 1
+                self.jobs.put((request, client_address))
+                return
+            thread = threading.Thread(
+                target=self._worker, args=(request, client_address), daemon=True,
+                name=f"sse-replay-conn-{next(self.numbers)}",
+            )
+            self.owner._threads.add(thread)
         thread.start()
+
+    def _worker(self, request: Any, client_address: Any) -> None:
+        """Serve connections, the given one first, then others handed over, until idle for ``_IDLE_WORKER``
+        seconds (or the server stops). ``idle`` counts waiting workers not yet handed a connection."""
+        try:
+            while True:
+                self.process_request_thread(request, client_address)
+                with self.lock:
+                    if self.owner._stopping.is_set():
+                        return
+                    self.idle += 1
+                try:
+                    job = self.jobs.get(timeout=_IDLE_WORKER)
+                except queue.Empty:
+                    with self.lock:
+                        try:
+                            job = self.jobs.get_nowait()  # handed over just as the wait ended
+                        except queue.Empty:
+                            self.idle -= 1
+                            return
+                if job is None:  # the server stops
+                    return
+                request, client_address = job
+        finally:
+            # A finished thread leaves the set, so that a long-running server does not pile them up.
+            with self.lock:
+                self.owner._threads.discard(threading.current_thread())
 
     def shutdown_request(self, request: Any) -> None:
         with self.lock:
@@ -525,7 +891,8 @@ class LoopbackServer:
         self._port = port
         self._server: _TCPServer | None = None
         self._serve_thread: threading.Thread | None = None
-        self._threads: list[threading.Thread] = []
+        self._threads: set[threading.Thread] = set()
+        self._pacer: _Pacer | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self.errors: list[BaseException] = []
@@ -559,6 +926,8 @@ class LoopbackServer:
             self._server = _TCPServer(self, (self.host, self._port))
         except OSError as exc:
             raise ReplayError(f"cannot listen on {self.host}:{self._port}: {exc.strerror or exc}") from exc
+        self._pacer = _Pacer()
+        self._pacer.thread.start()
         self._serve_thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True, name="sse-replay"
         )
@@ -570,18 +939,27 @@ class LoopbackServer:
         if server is None:
             raise ReplayError("server is not running")
         self._stopping.set()
+        pacer = self._pacer
+        if pacer is not None:
+            pacer.close()
         server.shutdown()
         with server.lock:
             open_connections = list(server.connections)
+            threads = list(self._threads)
+            for _ in range(server.idle):  # waiting workers end at once
+                server.jobs.put(None)
+            server.idle = 0
         for conn in open_connections:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
         deadline = time.monotonic() + timeout
-        for thread in [self._serve_thread, *self._threads]:
+        for thread in [self._serve_thread, pacer.thread if pacer else None, *threads]:
             if thread is not None:
                 thread.join(max(0.0, deadline - time.monotonic()))
         server.server_close()
-        self._threads.clear()
+        with server.lock:
+            self._threads.clear()
+        self._pacer = None
         self._server = None
         self._serve_thread = None
 
