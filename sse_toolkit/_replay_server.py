@@ -35,6 +35,8 @@ hold at most ``max_head`` bytes (64 KiB; over it, or over 100 header lines, or o
 What to answer is not decided here: a server gets a handler ``ReplayRequest -> Reply``. The Gemini replay
 app (``_replay_gemini``) and the recorder's proxy are such handlers. ``Reply.chunks`` may be a lazy iterable
 (a proxy yields pieces as they arrive, with ``t=None`` for "now") and may raise :class:`AbruptClose`.
+A handler with a true ``cpu_only`` attribute promises never to wait for the network (the replay app): it
+runs under the gate, and its head goes out in one write with its first piece.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ _OWN_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "
 _IDLE_TIMEOUT = 30.0
 _MAX_LOGGED = 10_000  # requests kept in LoopbackServer.requests
 # A connection thread that finished waits this long for another connection before it ends.
-_IDLE_WORKER = 2.0
+_IDLE_WORKER = 1.0
 # How long a reset waits for the client to acknowledge what was sent (a stalled reader: reset anyway).
 _RESET_GRACE = 1.0
 
