@@ -236,8 +236,8 @@ def _register(cls: type[_Message], common: tuple[str, ...] = (), **nested: Any) 
         spec = (key, isinstance(kind_of, list), item_cls, f.name in common)
         nested_keys.append(spec)
         namespace[f"d_{f.name}"] = item_cls.from_dict
-        namespace[f"b_{f.name}"] = item_cls._lazy_build  # type: ignore[attr-defined]
-        namespace[f"c_{f.name}"] = item_cls._lazy_from_dict  # type: ignore[attr-defined]
+        namespace[f"b_{f.name}"] = item_cls._lazy_build
+        namespace[f"c_{f.name}"] = item_cls._lazy_from_dict
         eager.append(f"    v = get({key!r})")
         build.append(f"    v = d[{key!r}] if {key!r} in d else None")
         checked.append(f"    v = d[{key!r}] if {key!r} in d else None")
@@ -245,7 +245,7 @@ def _register(cls: type[_Message], common: tuple[str, ...] = (), **nested: Any) 
             # Lists (candidates, parts, token details, ...) hold the bulk: built on first access. A key that
             # is absent is None at once: no __getattr__ round trip for it.
             out.append((f.name, key, 2))
-            lazy[f.name] = (key, item_cls._lazy_build)  # type: ignore[attr-defined]
+            lazy[f.name] = (key, item_cls._lazy_build)
             eager.append(
                 f"    obj.{f.name} = None if v is None else [d_{f.name}(x) for x in v] if type(v) is list "
                 f"else not_a_list({key!r}, v)"
@@ -289,7 +289,7 @@ def _register(cls: type[_Message], common: tuple[str, ...] = (), **nested: Any) 
     from_dict = namespace["from_dict"]
     from_dict.__doc__ = _Message.from_dict.__doc__
     cls.from_dict = classmethod(from_dict)  # type: ignore[assignment,method-assign]
-    cls._lazy_from_dict = staticmethod(namespace["lazy_from_dict"])  # type: ignore[assignment,method-assign]
+    cls._lazy_from_dict = staticmethod(namespace["lazy_from_dict"])  # type: ignore[method-assign]
     cls._lazy_build = staticmethod(namespace["lazy_build"])  # type: ignore[attr-defined]
 
 

@@ -564,7 +564,7 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         if self.path.startswith("//"):
             self.path = "/" + self.path.lstrip("/")
         try:
-            self.headers = _read_headers(self.rfile)  # type: ignore[assignment]
+            self.headers = _read_headers(self.rfile)
         except http.client.LineTooLong as err:
             self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long", str(err))
             return False
