@@ -35,12 +35,11 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from types import TracebackType
 from urllib.parse import urlsplit
 
 from ._fixture_model import END_COMPLETE, END_RESET, END_TIMEOUT, Chunk, Exchange, Fixture, RecordedRequest
 from ._fixture_redact import Redactor
-from ._replay_server import AbruptClose, LoopbackServer, ReplayError, ReplayRequest, Reply
+from ._replay_server import AbruptClose, LoopbackServer, ReplayError, ReplayRequest, Reply, _ServerLifecycle
 
 __all__ = ["DEFAULT_TIMEOUT", "DEFAULT_UPSTREAM", "HOP_BY_HOP", "RecordingProxy"]
 
@@ -69,7 +68,7 @@ def _forwardable(headers: Iterable[tuple[str, str]], drop: frozenset[str]) -> li
     return [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP | drop and k.lower() not in named]
 
 
-class RecordingProxy:
+class RecordingProxy(_ServerLifecycle):
     """A loopback reverse proxy that records every exchange with ``upstream`` into the fixture ``out``.
 
     ``RecordingProxy(upstream, out, host="127.0.0.1", port=0, redact=(), timeout=300)``; lifecycle as the
@@ -150,19 +149,8 @@ class RecordingProxy:
             raise first
         self._server.check()
 
-    def __enter__(self) -> RecordingProxy:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self.is_running():
-            self.stop()
-
     def __repr__(self) -> str:
-        state = self.url if self.is_running() else "stopped"
-        return f"<RecordingProxy {state} -> {self.upstream}>"
+        return f"{super().__repr__()[:-1]} -> {self.upstream}>"
 
     # -- one exchange -------------------------------------------------------------------------------------
     def _connect(self) -> http.client.HTTPConnection:

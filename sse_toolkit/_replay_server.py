@@ -871,7 +871,39 @@ class _TCPServer(socketserver.ThreadingTCPServer):
         self.owner._record_error(exc)
 
 
-class LoopbackServer:
+class _ServerLifecycle:
+    """The context-manager half of a loopback server's lifecycle, shared by the replay server and the
+    recording proxy: ``with`` starts it and stops it on exit (if still running); the repr shows its URL."""
+
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def is_running(self) -> bool:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.is_running():
+            self.stop()
+
+    def __repr__(self) -> str:
+        state = self.url if self.is_running() else "stopped"
+        return f"<{type(self).__name__} {state}>"
+
+
+class LoopbackServer(_ServerLifecycle):
     """A threaded HTTP/1.1 server on loopback that answers every request with ``handler(request)``.
 
     Lifecycle as pytest-httpserver's ``HTTPServerBase``: ``port=0`` (default) picks a free port, read back
@@ -976,19 +1008,6 @@ class LoopbackServer:
                 + "".join(traceback.format_exception(first))
             ) from first
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self.is_running():
-            self.stop()
-
-    def __repr__(self) -> str:
-        state = self.url if self.is_running() else "stopped"
-        return f"<{type(self).__name__} {state}>"
 
     # -- used by server threads ----------------------------------------------------------------
     def _wait_until(self, deadline: float) -> None:

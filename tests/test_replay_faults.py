@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import pathlib
-import socket
 import time
 
 import aiohttp
 import httpx
 import pytest
+from _rawhttp import post_request, raw_exchange, split_chunked
 from google import genai
 from google.genai import errors, types
 from hypothesis import given, settings
@@ -34,24 +34,8 @@ def _client(server: ReplayServer, **options: object) -> genai.Client:
 
 def _raw_chunks(server: ReplayServer, target: str = STREAM) -> tuple[list[bytes], bool]:
     """The HTTP chunks of one response read on a raw socket, and whether the final 0-chunk came."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}" % target.encode())
-        data = b""
-        try:
-            while piece := sock.recv(65536):
-                data += piece
-        except ConnectionResetError:
-            pass
-    rest = data.partition(b"\r\n\r\n")[2]
-    chunks = []
-    while rest:
-        size_line, _, rest = rest.partition(b"\r\n")
-        size = int(size_line, 16)
-        if size == 0:
-            return chunks, True
-        chunks.append(rest[:size])
-        rest = rest[size + 2 :]
-    return chunks, False
+    _, chunks, complete = split_chunked(raw_exchange("127.0.0.1", server.port, post_request(target)))
+    return chunks, complete
 
 
 @pytest.mark.parametrize(("status", "kind", "name"), [(429, errors.ClientError, "RESOURCE_EXHAUSTED"),

@@ -17,6 +17,7 @@ import time
 
 import httpx
 import pytest
+from _rawhttp import raw_exchange
 
 from sse_toolkit import FixtureError, ReplayServer
 from sse_toolkit._fixture_model import Chunk, Exchange, Fixture
@@ -28,15 +29,7 @@ COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-c", "from s
 
 def raw(server: ReplayServer, request: bytes, timeout: float = 5.0) -> bytes:
     """Send ``request`` as it is on a fresh connection; return everything the server sent until it closed."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as sock:
-        sock.sendall(request)
-        data = b""
-        try:
-            while chunk := sock.recv(65536):
-                data += chunk
-        except ConnectionResetError:
-            pass
-        return data
+    return raw_exchange("127.0.0.1", server.port, request, timeout)
 
 
 def status_of(response: bytes) -> int:

@@ -9,6 +9,7 @@ import time
 
 import httpx
 import pytest
+from _rawhttp import post_request, raw_exchange, split_chunked
 
 from sse_toolkit._fixture_model import END_RESET, END_TIMEOUT
 from sse_toolkit._replay_server import LoopbackServer, ReplayError, ReplayRequest, Reply
@@ -17,32 +18,7 @@ from sse_toolkit._replay_server import LoopbackServer, ReplayError, ReplayReques
 def read_raw_chunks(url: str, target: str, body: bytes = b"{}") -> tuple[bytes, list[bytes], bool]:
     """Send one request on a raw socket; return (head, the HTTP chunks' payloads, whether the final 0-chunk came)."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
-    with socket.create_connection((host.strip("[]"), int(port)), timeout=10) as sock:
-        sock.sendall(
-            b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-            b"Connection: close\r\n\r\n%s" % (target.encode(), len(body), body)
-        )
-        data = b""
-        try:
-            while chunk := sock.recv(65536):
-                data += chunk
-        except ConnectionResetError:
-            pass
-    head, _, rest = data.partition(b"\r\n\r\n")
-    chunks: list[bytes] = []
-    while rest:
-        size_line, sep, rest = rest.partition(b"\r\n")
-        if not sep:
-            break
-        size = int(size_line, 16)
-        if size == 0:
-            return head, chunks, True
-        if len(rest) < size + 2:
-            chunks.append(rest[:size])
-            break
-        chunks.append(rest[:size])
-        rest = rest[size + 2 :]
-    return head, chunks, False
+    return split_chunked(raw_exchange(host, int(port), post_request(target, body)))
 
 
 def _fixed(pieces: list[tuple[float | None, bytes]], **kw: object) -> LoopbackServer:
