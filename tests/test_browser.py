@@ -2,12 +2,13 @@
 ``EventSource`` (GET, CORS) and with ``fetch`` POST (preflight for ``x-goog-api-key``), reading the body as
 it streams. The page reports what it read back to the test's own loopback server.
 
-Skipped only where Chromium is missing (CI installs it, see .ci/run)."""
+Skipped only where Chromium is missing locally; in CI (``CI`` set) a missing Chromium fails the run."""
 
 from __future__ import annotations
 
 import http.server
 import json
+import os
 import pathlib
 import shutil
 import subprocess
@@ -24,7 +25,17 @@ CHROMIUM = next(
                        shutil.which("google-chrome")) if path and pathlib.Path(path).exists()),
     None,
 )
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed here (apt-get install chromium)")
+_IN_CI = bool(os.environ.get("CI"))
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None and not _IN_CI, reason="Chromium is not installed here (apt-get install chromium)"
+)
+
+
+@pytest.fixture(autouse=True)
+def _chromium_is_required_in_ci() -> None:
+    # In CI a missing browser is a broken set-up, not a reason to skip: .ci/run installs it.
+    if CHROMIUM is None:
+        pytest.fail("Chromium is missing in CI: .ci/run failed to install it")
 
 PAGE = """<!doctype html><meta charset="utf-8"><title>replay</title><pre id="out">waiting</pre>
 <script>
