@@ -6,8 +6,8 @@ Run from the repository root::
     python bench/bench_server.py --quick         # 100 clients, 20 timed clients, 64 MiB: a smoke run
     python bench/bench_server.py --clients 500 --timed 100 --big-mib 1024 --json out.json
 
-What is measured, each against ``sse-replay --serve`` running in its own process (as users run it), with the
-clients in this process on one asyncio loop over raw sockets (no client library in the way):
+What is measured, each against ``sse-replay --serve`` running in its own process (as users run it), with
+raw-socket clients (no client library in the way):
 
 * **load**: ``--clients`` connections opened at once, each streaming a paced fixture (30 events over
   ~1.5 s at ``--speed 1``); successes (status 200, final chunk, body byte-identical to the fixture) and
@@ -16,11 +16,30 @@ clients in this process on one asyncio loop over raw sockets (no client library 
 * **timing fidelity**: ``--timed`` concurrent clients at ``--speed 1``; for every event, the time its last
   byte arrived, measured from just before the client sent its request, minus the event's recorded offset.
   Printed as p50/p99/max in ms, and how many came earlier than recorded. Target: p99 <= 5 ms; never > 20 ms.
-  Two shapes: *steady*, client k starting at k/N s (every stream still overlaps the others), and *burst*,
-  all N requests sent in the same instant, where each request's own handling (~0.15-0.3 ms under the
-  GIL: read, parse, route, first write; one request at a time) delays the first events of the last ones
-  served. The burst is also measured once on a fresh server (``burst, fresh server``), where the
-  connection threads still have to start; the rounds after reuse them, as a running server does.
+  Shapes: *steady*, client k starting at k/N s (every stream still overlaps the others); *burst*, all N
+  requests sent in the same instant, first event recorded at 0; *burst with a time to first byte*, the same
+  with the first event recorded 200 ms after the request, as in every real recording; and once, a burst on
+  a fresh server (``burst, fresh server``), whose connection threads still have to start.
+  Each shape is measured three ways, ``--rounds`` rounds of each client taking turns on the same server:
+  (a) ONE asyncio loop in this process reading all N sockets (the historic figure: the client's own work,
+  on the same 2 cores, is in it); (b) ``--procs`` processes (4) with bare ``selectors`` loops whose only
+  work per read is ``recvmsg_into`` and a clock read (the HTTP is taken apart after the run, the results
+  sent only once every process is done), giving both the clock read right after the recv and the kernel's
+  receive stamp of the data (``SO_TIMESTAMPNS``: when the server's bytes reached the client's socket, the
+  client's own delay removed; for TCP it is the stamp of the last segment a read took, so it can only
+  overstate); and (c) the server's own lateness for the same chunks, written minus due, recorded inside
+  the server process (the opt-in ``SSE_REPLAY_LATENESS_FILE`` hook of ``_replay_server``: off, it costs
+  a None check) and split by round.
+
+  What it showed (2 runs; before/after the pacer's held wake-ups, see ``_replay_server._HOLD``): the
+  lateness is the server's, the asyncio client adds ~0.1-1.5 ms at p50 and up to ~4 ms at p99. Steady:
+  p99 ~1 ms for every client and on the server (max 2-7 ms). Burst with a time to first byte: before, server
+  p99 7.6-10.5 ms, max 12-21 ms (100 threads woken by the pacer took the GIL from it while it still wrote);
+  after, server p99 0.7-1.7 ms, max 1.2-10 ms, kernel stamps p99 0.7-1.5 ms, asyncio client p99 4.5-5.5 ms.
+  Burst with the first event at 0: server p99 21-34 ms, max 30-65 ms, all in the first events: 100
+  requests that arrive in the same instant are read, parsed, routed and answered one after another
+  (~0.3-0.45 ms each under the GIL), so the last ones answered send their first event late; the asyncio
+  client understates this one (p99 21-24 ms), since its own loop staggers its 100 requests.
 * **big fixture**: a ``--big-mib`` plain SSE file (4 KiB events) is generated in a temporary directory
   (deleted after); the peak RSS (``/usr/bin/time -v`` when present, else VmHWM) of
   ``sse-replay --speed 0 big.sse > /dev/null``, ``sse-toolkit parse big.sse > /dev/null``, and of a
@@ -32,11 +51,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import platform
 import random
+import selectors
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -79,9 +102,9 @@ def paced_fixture(events: int = 30, seed: int = 7, first_byte: float = 0.0) -> F
 class Server:
     """``sse-replay --serve`` in its own process."""
 
-    def __init__(self, fixture: Path, speed: float) -> None:
+    def __init__(self, fixture: Path, speed: float, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen([*_tool("sse-replay"), "--serve", "--speed", str(speed), str(fixture)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         assert self.proc.stdout is not None
         url = self.proc.stdout.readline().decode().strip()
         if not url:
@@ -142,7 +165,7 @@ async def many(port: int, clients: int, offsets: list[float] | None, repeat: int
 
     async def client(k: int) -> list[Any]:
         await asyncio.sleep(k / clients * spread)
-        results = []
+        results: list[Any] = []
         for _ in range(repeat):
             try:
                 results.append(await stream_once(port, offsets))
@@ -153,6 +176,140 @@ async def many(port: int, clients: int, offsets: list[float] | None, repeat: int
     start = time.perf_counter()
     outcome = await asyncio.gather(*(client(k) for k in range(clients)))
     return [r for rs in outcome for r in rs], time.perf_counter() - start
+
+
+# -- the lean multi-process client ---------------------------------------------------------------------
+# The asyncio client above reads 100 sockets in one loop on the same 2 cores as the server: when 100 events
+# land in the same millisecond it needs milliseconds of its own to read them all, and that shows up as
+# lateness. This client splits the sockets over several processes, each with a bare selectors loop whose
+# only work per read is recvmsg_into + a clock read + an append (the HTTP is taken apart after the run),
+# and it keeps, for every read, both the clock read right after the recv and the kernel's receive stamp of
+# the data (SO_TIMESTAMPNS: when the server's bytes reached the client's socket, whatever the client was
+# doing then). For TCP the stamp is that of the LAST segment the read took, so a read that took two
+# events stamps the first one late, never early: the kernel figure can only overstate lateness.
+
+_SO_TIMESTAMPNS = 35  # Linux
+_STAMP_SPACE = socket.CMSG_SPACE(16)
+
+
+def _lean_worker(port: int, starts: list[float], done: Any, conn: Any) -> None:
+    """Send one request per entry of ``starts`` (instants on the monotonic clock), read every answer to the
+    end; send back, per request, (send ns, [(bytes, user ns, kernel ns or 0), ...]), all monotonic."""
+    request = (b"POST %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+               b"Connection: close\r\n\r\n{}" % PATH.encode())
+    # Kernel stamps are on the wall clock: one offset to the monotonic clock, taken now (a run lasts seconds).
+    shift = time.time_ns() - time.monotonic_ns()
+    sel = selectors.DefaultSelector()
+    buf = bytearray(1 << 16)
+    recvmsg_into, monotonic_ns = socket.socket.recvmsg_into, time.monotonic_ns
+    records: list[tuple[int, list[tuple[bytes, int, int]]]] = []
+    todo = sorted(int(t * 1e9) for t in starts)
+    nxt, open_count = 0, 0
+    while nxt < len(todo) or open_count:
+        if nxt < len(todo):
+            wait = todo[nxt] - monotonic_ns()
+            if wait <= 0 or not open_count:
+                # The common start: sleep, then spin the last 2 ms so that a burst leaves in the same instant
+                # in every process (later starts wait in select: a spin would delay the reads).
+                if wait > 2_000_000:
+                    time.sleep((wait - 2_000_000) / 1e9)
+                while monotonic_ns() < todo[nxt]:
+                    pass
+                while nxt < len(todo) and todo[nxt] <= monotonic_ns():
+                    sock = socket.socket()
+                    sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+                    sock.connect(("127.0.0.1", port))
+                    reads: list[tuple[bytes, int, int]] = []
+                    sent = monotonic_ns()
+                    sock.sendall(request)
+                    records.append((sent, reads))
+                    sel.register(sock, selectors.EVENT_READ, reads)
+                    nxt += 1
+                    open_count += 1
+                continue
+            timeout: float | None = wait / 1e9
+        else:
+            timeout = None
+        for key, _ in sel.select(timeout):
+            sock = key.fileobj  # type: ignore[assignment]
+            got, ancillary, _, _ = recvmsg_into(sock, [buf], _STAMP_SPACE)
+            now = monotonic_ns()
+            if not got:
+                sel.unregister(sock)
+                sock.close()
+                open_count -= 1
+                continue
+            stamp = 0
+            for level, kind, value in ancillary:
+                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+                    seconds, nanoseconds = struct.unpack("qq", value[:16])
+                    stamp = seconds * 1_000_000_000 + nanoseconds - shift
+            key.data.append((bytes(buf[:got]), now, stamp))
+    # Results leave only once every process has read all its streams: pickling them, and the parent taking
+    # them apart, would otherwise take CPU from the server while it still writes the other streams' last events.
+    done.wait()
+    conn.send(records)
+    conn.close()
+
+
+def _lean_deltas(sent: int, reads: list[tuple[bytes, int, int]], offsets: list[float]
+                 ) -> tuple[bool, list[float], list[float]]:
+    """(complete, user-clock deltas, kernel-stamp deltas) in ms, per event: its last byte's read minus the
+    send, minus the recorded offset. As in :func:`stream_once`, an event ends with its chunk's CRLF."""
+    data = b"".join(r[0] for r in reads)
+    ends, total = [], 0
+    for r in reads:
+        total += len(r[0])
+        ends.append(total)  # reads[i] holds bytes up to ends[i]
+    head_end = data.find(b"\r\n\r\n")
+    if head_end < 0 or not data.startswith(b"HTTP/1.1 200"):
+        return False, [], []
+    user: list[float] = []
+    kernel: list[float] = []
+    pos, index, read = head_end + 4, 0, 0
+    while True:
+        line_end = data.find(b"\r\n", pos)
+        if line_end < 0:
+            return False, user, kernel
+        size = int(data[pos:line_end].split(b";")[0], 16)
+        if size == 0:
+            return True, user, kernel
+        last = line_end + 2 + size + 2  # one past the event's last byte
+        if last > len(data):
+            return False, user, kernel
+        while ends[read] < last:
+            read += 1
+        if index < len(offsets):
+            user.append((reads[read][1] - sent) / 1e6 - offsets[index] * 1000)
+            if reads[read][2]:
+                kernel.append((reads[read][2] - sent) / 1e6 - offsets[index] * 1000)
+        index += 1
+        pos = last
+
+
+def many_lean(port: int, clients: int, offsets: list[float], procs: int, spread: float = 0.0
+              ) -> tuple[list[tuple[bool, list[float], list[float]]], float, float]:
+    """``clients`` requests from ``procs`` processes (client k in process k % procs, sent at k/clients *
+    ``spread`` s after a common start); per request (complete, user deltas, kernel deltas), and the run's
+    start and end on the monotonic clock."""
+    ctx = multiprocessing.get_context("fork")
+    start = time.monotonic() + 0.3  # every process is forked and waiting by then
+    pipes, workers = [], []
+    done = ctx.Barrier(procs)
+    for p in range(procs):
+        starts = [start + k / clients * spread for k in range(p, clients, procs)]
+        here, there = ctx.Pipe(duplex=False)
+        worker = ctx.Process(target=_lean_worker, args=(port, starts, done, there), daemon=True)
+        worker.start()
+        there.close()
+        pipes.append(here)
+        workers.append(worker)
+    results = []
+    for here in pipes:
+        results += [_lean_deltas(sent, reads, offsets) for sent, reads in here.recv()]
+    for worker in workers:
+        worker.join()
+    return results, start, time.monotonic()
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -202,41 +359,69 @@ def _timing_line(label: str, deltas: list[float], firsts: list[float], failures:
     verdict += ", within the 20 ms floor" if worst <= 20 else ", over the 20 ms floor"
     print(f"  {label}: {len(deltas)} events  p50 {p50:.2f} ms  p90 {percentile(deltas, 90):.2f} ms  p99 {p99:.2f} ms  "
           f"max {worst:.2f} ms  first event p50 {percentile(firsts, 50):.2f} / max {max(firsts):.2f} ms  "
-          f"early: {early}  failed: {failures}  -> {verdict}")
+          f"early: {early}{f' (earliest {min(deltas):.3f} ms)' if early else ''}  failed: {failures}  -> {verdict}")
     return {"events": len(deltas), "p50_ms": p50, "p90_ms": percentile(deltas, 90), "p99_ms": p99, "max_ms": worst,
             "first_event_p50_ms": percentile(firsts, 50), "first_event_max_ms": max(firsts), "early": early,
+            "min_ms": min(deltas),
             "failed": failures}
 
 
-def run_timing(tmp: Path, clients: int, rounds: int, report: dict[str, Any]) -> None:
+def _plain_line(label: str, deltas: list[float]) -> dict[str, Any]:
+    p50, p99, worst = percentile(deltas, 50), percentile(deltas, 99), max(deltas)
+    print(f"    {label}: {len(deltas)} events  p50 {p50:.2f} ms  p90 {percentile(deltas, 90):.2f} ms  "
+          f"p99 {p99:.2f} ms  max {worst:.2f} ms  early: {sum(d < 0 for d in deltas)}")
+    return {"events": len(deltas), "p50_ms": p50, "p90_ms": percentile(deltas, 90), "p99_ms": p99,
+            "max_ms": worst}
+
+
+class _Lateness:
+    """The server's own lateness (``SSE_REPLAY_LATENESS_FILE``: every timed chunk's due and written instants,
+    dumped when the server stops), split by run: a run owns the chunks due between its start and end."""
+
+    def __init__(self, tmp: Path, name: str) -> None:
+        self.path = tmp / f"{name}-lateness.json"
+        self.windows: list[tuple[str, float, float]] = []
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "SSE_REPLAY_LATENESS_FILE": str(self.path)}
+
+    def mark(self, key: str, start: float, end: float) -> None:
+        self.windows.append((key, start - 0.001, end))
+
+    def per_key(self) -> dict[str, list[float]]:
+        records = json.loads(self.path.read_text()) if self.path.exists() else []
+        out: dict[str, list[float]] = {}
+        for key, start, end in self.windows:
+            out.setdefault(key, []).extend((written - due) * 1000 for due, written in records if start <= due <= end)
+        return out
+
+
+def run_timing(tmp: Path, clients: int, rounds: int, procs: int, report: dict[str, Any]) -> None:
     fixture = paced_fixture(seed=11)
     path = tmp / "timed.jsonl"
     save_fixture(path, fixture)
     offsets = [c.t or 0.0 for c in fixture.exchanges[0].chunks]
-    server = Server(path, 1.0)
     print(f"## timing fidelity: {clients} concurrent streams at --speed 1 ({len(offsets)} events over "
           f"{offsets[-1]:.2f} s); arrival of each event's last byte minus its recorded offset, from the request send")
-    out: dict[str, Any] = {"clients": clients, "rounds": rounds}
+    print(f"  each shape is measured by two clients, {rounds} round(s) each, taking turns on the same server:\n"
+          f"  (a) ONE asyncio loop in this process reading all {clients} sockets (the historic figure; its own work "
+          f"is in it);\n  (b) {procs} processes x {-(-clients // procs)} sockets, bare selectors loops: the clock read "
+          f"right after recv, and the kernel's receive stamp of the data (SO_TIMESTAMPNS, the client's delay "
+          f"removed);\n  and the server's own lateness for the same chunks (written minus due, in the server process)")
+    out: dict[str, Any] = {"clients": clients, "rounds": rounds, "procs": procs}
+    late = _Lateness(tmp, "timed")
+    server = Server(path, 1.0, late.env())
     try:
+        start = time.monotonic()
         results, _ = asyncio.run(many(server.port, clients, offsets))
+        late.mark("burst_fresh", start, time.monotonic())
         good = [r for r in results if not isinstance(r, BaseException) and r[0]]
         out["burst_fresh"] = _timing_line(
-            "burst, fresh server (one round; its connection threads start now)",
+            "burst, fresh server (one round, asyncio client; its connection threads start now)",
             [d * 1000 for r in good for d in r[2]], [r[2][0] * 1000 for r in good], len(results) - len(good))
-        for label, spread in (("steady (starts spread over 1 s, all streams overlap)", 1.0),
-                              ("burst (all requests sent in the same instant)", 0.0)):
-            deltas: list[float] = []
-            firsts: list[float] = []
-            failures = 0
-            for _ in range(rounds):
-                results, _ = asyncio.run(many(server.port, clients, offsets, spread=spread))
-                for r in results:
-                    if isinstance(r, BaseException) or not r[0]:
-                        failures += 1
-                    else:
-                        deltas.extend(d * 1000 for d in r[2])
-                        firsts.append(r[2][0] * 1000)
-            out["steady" if spread else "burst"] = _timing_line(label, deltas, firsts, failures)
+        for key, label, spread in (("steady", "steady (starts spread over 1 s, all streams overlap)", 1.0),
+                                   ("burst", "burst (all requests sent in the same instant)", 0.0)):
+            _timing_shape(key, label, server.port, clients, offsets, rounds, procs, spread, late, out)
     finally:
         server.stop()
     # A recording's first event comes after the model's time to first byte, never at 0 (real Gemini streams
@@ -245,23 +430,60 @@ def run_timing(tmp: Path, clients: int, rounds: int, report: dict[str, Any]) -> 
     path = tmp / "timed-ttfb.jsonl"
     save_fixture(path, fixture)
     offsets = [c.t or 0.0 for c in fixture.exchanges[0].chunks]
-    server = Server(path, 1.0)
+    late_ttfb = _Lateness(tmp, "timed-ttfb")
+    server = Server(path, 1.0, late_ttfb.env())
     try:
-        deltas, firsts, failures = [], [], 0
-        for _ in range(rounds):
-            results, _ = asyncio.run(many(server.port, clients, offsets, spread=0.0))
-            for r in results:
-                if isinstance(r, BaseException) or not r[0]:
-                    failures += 1
-                else:
-                    deltas.extend(d * 1000 for d in r[2])
-                    firsts.append(r[2][0] * 1000)
-        out["burst_ttfb"] = _timing_line(
-            "burst, first event recorded 200 ms after the request (as in a real recording)", deltas, firsts, failures
-        )
+        _timing_shape("burst_ttfb", "burst, first event recorded 200 ms after the request (as in a real recording)",
+                      server.port, clients, offsets, rounds, procs, 0.0, late_ttfb, out)
     finally:
         server.stop()
+    print("  server side (written minus due, measured in the server process, same rounds as above):")
+    for lateness in (late, late_ttfb):
+        for key, deltas in lateness.per_key().items():
+            if deltas:
+                shape, _, client = key.partition("_procs")
+                who = "(b) multi-process client's rounds" if client or key.endswith("_procs") else \
+                    "(a) asyncio client's rounds"
+                out[key + "_server"] = _plain_line(f"{shape.replace('_', ' ')}, {who}", deltas)
     report["timing"] = out
+
+
+def _timing_shape(key: str, label: str, port: int, clients: int, offsets: list[float], rounds: int, procs: int,
+                  spread: float, late: _Lateness, out: dict[str, Any]) -> None:
+    """``rounds`` rounds of the asyncio client and of the multi-process client, taking turns."""
+    deltas: list[float] = []
+    firsts: list[float] = []
+    failures = 0
+    user: list[float] = []
+    kernel: list[float] = []
+    user_firsts: list[float] = []
+    kernel_firsts: list[float] = []
+    lean_failures = 0
+    for _ in range(rounds):
+        start = time.monotonic()
+        results, _ = asyncio.run(many(port, clients, offsets, spread=spread))
+        late.mark(key, start, time.monotonic())
+        for r in results:
+            if isinstance(r, BaseException) or not r[0]:
+                failures += 1
+            else:
+                deltas.extend(d * 1000 for d in r[2])
+                firsts.append(r[2][0] * 1000)
+        lean, start, end = many_lean(port, clients, offsets, procs, spread)
+        late.mark(key + "_procs", start, end)
+        for complete, u, k in lean:
+            if not complete or len(u) != len(offsets) or len(k) != len(offsets):
+                lean_failures += 1
+            else:
+                user += u
+                kernel += k
+                user_firsts.append(u[0])
+                kernel_firsts.append(k[0])
+    out[key] = _timing_line(label + ", (a) one asyncio loop", deltas, firsts, failures)
+    out[key + "_procs"] = _timing_line(f"  (b) {procs} processes, clock read after recv", user, user_firsts,
+                                       lean_failures)
+    out[key + "_procs_kernel"] = _timing_line(f"  (b) {procs} processes, kernel receive stamp", kernel,
+                                              kernel_firsts, lean_failures)
 
 
 def _peak_rss_kib(command: list[str]) -> tuple[int, float]:
@@ -316,7 +538,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller numbers: a smoke run")
     parser.add_argument("--clients", type=int, help="concurrent clients for the load run (500)")
     parser.add_argument("--timed", type=int, help="concurrent clients for timing fidelity (100)")
-    parser.add_argument("--rounds", type=int, default=3, help="timing rounds (3)")
+    parser.add_argument("--rounds", type=int, default=3, help="timing rounds per client (3)")
+    parser.add_argument("--procs", type=int, default=4, help="processes of the multi-process timing client (4)")
     parser.add_argument("--big-mib", type=int, help="size of the big fixture in MiB (1024; 0 skips it)")
     parser.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
     parser.add_argument("--only", choices=["load", "timing", "big"], help="run one part only")
@@ -330,7 +553,7 @@ def main() -> None:
         if args.only in (None, "load"):
             run_load(Path(tmp), clients, report)
         if args.only in (None, "timing"):
-            run_timing(Path(tmp), timed, args.rounds, report)
+            run_timing(Path(tmp), timed, args.rounds, args.procs, report)
         if big and args.only in (None, "big"):
             run_big(Path(tmp), big, report)
     if args.json:
