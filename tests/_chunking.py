@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
-from sse_toolkit import Event, EventParser
+from sse_toolkit import Event, EventParser, SSEProtocolError
 
 __all__ = ["Outcome", "chunkings", "feed_all_ways", "feed_chunks", "random_splits"]
 
@@ -69,3 +69,19 @@ def feed_all_ways(data: bytes, seeds: int = 6, **parser_options: int) -> Outcome
             assert outcome == expected, f"chunking {name!r} ({len(chunks)} chunks) differs from feeding whole"
     assert expected is not None
     return expected
+
+
+def feed_until_error(
+    chunks: Iterable[bytes], limit: int
+) -> tuple[list[Event], SSEProtocolError | None, EventParser]:
+    """Feed ``chunks`` to a parser with ``max_event_size=limit``; return every event that came out (including
+    ``exc.events``), the error if one was raised, and the parser."""
+    parser = EventParser(max_event_size=limit)
+    events: list[Event] = []
+    try:
+        for chunk in chunks:
+            events.extend(parser.feed(chunk))
+        parser.close()
+    except SSEProtocolError as exc:
+        return events + exc.events, exc, parser
+    return events, None, parser

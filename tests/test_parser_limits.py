@@ -9,27 +9,13 @@ and gives the right event (quadratic joining would take minutes).
 from __future__ import annotations
 
 import tracemalloc
-from collections.abc import Iterable
 
 import pytest
-from _chunking import chunkings, feed_all_ways
+from _chunking import chunkings, feed_all_ways, feed_until_error
 
 from sse_toolkit import DEFAULT_MAX_EVENT_SIZE, Event, EventParser, SSEError, SSEProtocolError
 
 PREFIX = b"data: a\n\n"  # one complete event before the trouble, so offsets are not 0
-
-
-def feed_until_error(chunks: Iterable[bytes], limit: int) -> tuple[list[Event], SSEProtocolError | None]:
-    """Feed ``chunks``; return every event that came out (including ``exc.events``) and the error, if any."""
-    parser = EventParser(max_event_size=limit)
-    events: list[Event] = []
-    try:
-        for chunk in chunks:
-            events.extend(parser.feed(chunk))
-        parser.close()
-    except SSEProtocolError as exc:
-        return events + exc.events, exc
-    return events, None
 
 
 # --- an endless field (h11 style) --------------------------------------------------------------------------
@@ -62,7 +48,7 @@ def test_endless_field_just_over_the_limit_raises_with_its_offset() -> None:
 
 
 def test_offsets_count_the_raw_bytes_including_a_bom() -> None:
-    _events, exc = feed_until_error([b"\xef\xbb\xbf" + b"data: " + b"x" * 100 + b"\n"], limit=50)
+    _events, exc, _ = feed_until_error([b"\xef\xbb\xbf" + b"data: " + b"x" * 100 + b"\n"], limit=50)
     assert exc is not None and exc.offset == 3
 
 
@@ -82,7 +68,7 @@ def test_line_exactly_at_the_limit_passes_in_every_chunking(eol: bytes) -> None:
 def test_line_one_byte_over_the_limit_raises_at_its_offset_in_every_chunking(eol: bytes) -> None:
     stream = PREFIX + LINE_100 + eol + eol + b"data: later\n\n"
     for name, chunks in chunkings(stream):
-        events, exc = feed_until_error(chunks, limit=99)
+        events, exc, _ = feed_until_error(chunks, limit=99)
         assert exc is not None, name
         assert exc.offset == len(PREFIX), name
         assert f"offset {len(PREFIX)}" in str(exc), name
@@ -109,7 +95,7 @@ def test_first_limit_violation_is_reported_the_same_in_every_chunking() -> None:
     stream = b"data: aaaaa\ndata: bbbbb\n" + b"x" * 30
     offsets = {}
     for name, chunks in chunkings(stream):
-        _events, exc = feed_until_error(chunks, limit=11)  # line 1 fits; lines 1+2 make 12 data characters
+        _events, exc, _ = feed_until_error(chunks, limit=11)  # line 1 fits; lines 1+2 make 12 data characters
         assert exc is not None, name
         offsets[name] = exc.offset
     assert set(offsets.values()) == {12}, offsets
@@ -128,7 +114,7 @@ def test_data_of_many_small_lines_over_the_limit_raises_at_the_crossing_line() -
     stream = PREFIX + b"data: abcd\n" * 200 + b"\n"
     crossing = len(PREFIX) + 100 * len(b"data: abcd\n")  # the 101st line takes the data past 500
     for name, chunks in chunkings(stream):
-        events, exc = feed_until_error(chunks, limit=500)
+        events, exc, _ = feed_until_error(chunks, limit=500)
         assert exc is not None, name
         assert exc.offset == crossing, name
         assert str(crossing) in str(exc), name

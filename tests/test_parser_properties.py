@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from _chunking import feed_chunks
+from _chunking import feed_chunks, feed_until_error
 from _reference import reference_parse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sse_toolkit import Event, EventParser, SSEProtocolError, aiter_events, iter_events, parse
+from sse_toolkit import Event, aiter_events, iter_events, parse
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -138,17 +138,11 @@ def test_only_protocol_errors_escape_under_a_small_limit(data: st.DataObject) ->
     stream = data.draw(_ANY_STREAM, label="stream")
     limit = data.draw(st.integers(1, 64), label="max_event_size")
     for chunks in ([stream], [stream[i : i + 1] for i in range(len(stream))]):
-        parser = EventParser(max_event_size=limit)
-        events: list[Event] = []
-        try:
-            for chunk in chunks:
-                events.extend(parser.feed(chunk))
-            parser.close()
-        except SSEProtocolError as exc:
+        events, exc, parser = feed_until_error(chunks, limit)
+        if exc is not None:
             assert isinstance(exc.offset, int) and 0 <= exc.offset <= len(stream)
             assert str(exc.offset) in str(exc)
             # What came out before the error is a prefix of what an unlimited parser gives.
-            complete = events + exc.events
-            assert complete == reference_parse(stream)[0][: len(complete)]
+            assert events == reference_parse(stream)[0][: len(events)]
         else:
             assert (events, parser.last_event_id, parser.retry) == reference_parse(stream)
