@@ -70,6 +70,8 @@ class Redactor:
     def __init__(self, patterns: Iterable[str | re.Pattern[str]] = (), marker: str = REDACTED) -> None:
         self.marker = marker
         self.secrets: set[str] = set()
+        self._needles_for: frozenset[str] = frozenset()
+        self._needles_cache: list[str] = []
         self._text_patterns: list[re.Pattern[str]] = []
         self._byte_patterns: list[re.Pattern[bytes]] = []
         for pattern in patterns:
@@ -133,9 +135,21 @@ class Redactor:
     # -- rule 2: known values everywhere, plus user patterns ------------------------------------------------
 
     def _text(self, text: str) -> str:
+        needles = self._needles()
+        if not needles and not self._text_patterns:
+            return text
         spans = _pattern_spans(self._text_patterns, text)
-        spans += _literal_spans([form for secret in self._scrubbed() for form in _forms(secret)], text)
+        spans += _literal_spans(needles, text)
         return _apply(text, spans, self.marker)
+
+    def _needles(self) -> list[str]:
+        """Every form of every secret, longest secret first; worked out again only when the secrets change
+        (a replay server redacts each request's headers for its journal: this runs on every request)."""
+        key = frozenset(self.secrets)
+        if key != self._needles_for:
+            self._needles_for = key
+            self._needles_cache = [form for secret in self._scrubbed() for form in _forms(secret)]
+        return self._needles_cache
 
     def body(self, data: bytes) -> bytes:
         """A whole body (e.g. a request body) with known secrets and user patterns redacted."""
@@ -148,7 +162,7 @@ class Redactor:
         joined = b"".join(chunk.data for chunk in chunks)
         spans = _pattern_spans(self._byte_patterns, joined)
         spans += _literal_spans(
-            [form.encode("utf-8") for secret in self._scrubbed() for form in _forms(secret)], joined
+            [form.encode("utf-8") for form in self._needles()], joined
         )
         for pattern in self._byte_patterns:  # what a user pattern removed from a body is a secret too
             for match in pattern.finditer(joined):

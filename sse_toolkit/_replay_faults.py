@@ -111,7 +111,11 @@ class Faults:
     @property
     def active(self) -> bool:
         """True when any fault is set."""
-        return self != Faults(retry_after=self.retry_after, error_code=self.error_code, seed=self.seed)
+        return (
+            self.status is not None or self.error_after is not None or self.truncate_after is not None
+            or self.disconnect_after is not None or self.disconnect_after_bytes is not None
+            or self.rechunk is not None or self.latency > 0 or self.event_latency > 0 or self.jitter > 0
+        )
 
 
 _INT_FIELDS = {

@@ -57,7 +57,7 @@ def server(fixture_dir: pathlib.Path):  # type: ignore[no-untyped-def]
 
 def test_the_server_listens_on_loopback_only_by_default(server: ReplayServer) -> None:
     assert server.host == "127.0.0.1"
-    assert server._server is not None and server._server.socket.getsockname()[0] == "127.0.0.1"
+    assert server._loop is not None and server._loop.socket.getsockname()[0] == "127.0.0.1"
 
 
 def test_cli_warns_on_stderr_for_a_public_bind_and_stops_on_sigterm(fixture_dir: pathlib.Path) -> None:

@@ -129,7 +129,8 @@ def test_clients_that_vanish_mid_stream_leak_no_thread_or_descriptor(how: str) -
         after_fds, after_threads = settle(base_fds, base_threads)
         print(f"fds {base_fds} -> {during_fds} (100 streams) -> {after_fds}; "
               f"threads {base_threads} -> {during_threads} -> {after_threads}")
-        assert during_fds >= base_fds + 100 and during_threads >= base_threads + 100  # the count sees them
+        assert during_fds >= base_fds + 100  # the count sees them
+        assert during_threads <= base_threads  # one loop holds them all: no thread per stream
         assert after_fds <= base_fds, (base_fds, after_fds)
         assert after_threads <= base_threads, (base_threads, after_threads)
         # ... and the server goes on serving, whole streams.
