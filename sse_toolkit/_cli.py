@@ -189,9 +189,6 @@ def replay_main(path: str, serve: bool, speed: float, host: str, port: int, head
             server = ReplayServer(path, host=host, port=port, speed=speed, faults=fault,
                                   require_key=True if require_key == "" else require_key, script=steps)
             server.header_timeout = header_timeout
-            # The process only serves: hand the GIL over every 1 ms (not 5) so that a thread whose event is
-            # due is not held up by one busy answering a new request (timing fidelity under load).
-            sys.setswitchinterval(0.001)
             _serve_until_signal(server)
             return
         if fault.active or require_key is not None or script_file:

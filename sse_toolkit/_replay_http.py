@@ -25,7 +25,6 @@ from http import HTTPStatus
 from urllib.parse import parse_qsl
 
 from ._fixture_model import END_COMPLETE, END_RESET
-from ._http_head import find_header
 
 __all__ = [
     "AbruptClose",
@@ -313,15 +312,22 @@ class ReplayRequest:
     query: str = ""
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
+    # Worked out on first use (a replay handler asks for several headers and parameters of each request).
+    _by_name: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
+    _params: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def header(self, name: str, default: str | None = None) -> str | None:
         """The last value of request header ``name`` (case-insensitive), or ``default``."""
-        return find_header(self.headers, name, default)
+        if self._by_name is None:
+            self._by_name = {key.lower(): value for key, value in self.headers}  # the last value wins
+        return self._by_name.get(name.lower(), default)
 
     @property
     def params(self) -> dict[str, str]:
         """The query parameters (the last value wins; blank values kept)."""
-        return dict(parse_qsl(self.query, keep_blank_values=True))
+        if self._params is None:
+            self._params = dict(parse_qsl(self.query, keep_blank_values=True))
+        return dict(self._params)
 
     @property
     def target(self) -> str:

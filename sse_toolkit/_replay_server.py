@@ -307,6 +307,8 @@ class _Loop:
                 self._advance(conn)
             elif conn.state == _READING:
                 self._take_request(conn)
+                if conn.state == _READING and conn.timer == 0.0:  # part of a request waits: its deadline holds
+                    self._schedule(conn, conn.deadline)
             self._flush_if_due()
 
     def _schedule(self, conn: _Conn, when: float) -> None:
@@ -393,6 +395,8 @@ class _Loop:
             self._close(conn)
             return
         if not data:
+            if conn.timer == -1.0:  # a pipelined request waits in the reader: answer it first (EOF comes again)
+                return
             self._close(conn)  # the client closed (mid-head, or between requests)
             return
         if conn.state == _DRAIN:
@@ -408,7 +412,7 @@ class _Loop:
         try:
             parsed = conn.reader.next_request()
         except Refusal as refusal:
-            conn.keep_alive = False
+            conn.keep_alive, conn.method = False, "GET"  # not the last request's HEAD: the answer has a body
             self._respond(conn, refusal_reply(refusal), time.monotonic())
             return
         if parsed is None:
@@ -448,6 +452,7 @@ class _Loop:
         waits for its next instant (a timer), or ends."""
         writer = conn.writer
         assert writer is not None
+        conn.timer = 0.0  # any timer entry left for it is stale from now on
         step = writer.step(time.monotonic())
         if writer.error is not None:
             self.owner._record_error(writer.error)
@@ -577,6 +582,9 @@ class _Loop:
         then end), everything else closes."""
         with self.lock:
             self.closed = True
+            handed_back = [conn for conn, _ in self.handed_back]
+        for conn in handed_back:  # handed back after the loop's last turn: theirs to close now
+            conn.state = _READING
         for conn in list(self.conns.values()):
             if conn.state == _THREAD:
                 with contextlib.suppress(OSError):
@@ -636,9 +644,9 @@ class _Loop:
                     writer.close()
                 except Exception as exc:  # noqa: BLE001
                     owner._record_error(exc)
-            with owner._lock:
-                owner._threads.discard(threading.current_thread())
             self._hand_back(conn, how)
+            with owner._lock:  # only now: stop() waits for this thread until its socket is handed back
+                owner._threads.discard(threading.current_thread())
 
     def _hand_back(self, conn: _Conn, how: str) -> None:
         with self.lock:
