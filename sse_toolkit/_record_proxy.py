@@ -1,8 +1,8 @@
 """Record layer: the recording reverse proxy (loopback in, upstream out, every chunk passed on at once).
 
 Strategy:
-  * The client side is the replay layer's :class:`LoopbackServer` (threads, HTTP/1.1, chunked streaming,
-    abrupt close); the proxy is its handler. The upstream side is stdlib ``http.client``, one connection
+  * The client side is the replay layer's :class:`LoopbackServer` (HTTP/1.1, chunked streaming, abrupt
+    close); the proxy is its handler, run on a thread per request since it waits for the upstream. The upstream side is stdlib ``http.client``, one connection
     per exchange, read with ``read1`` (one ``recv`` at most): each piece goes to the client as one HTTP
     chunk the moment it arrives and is recorded with its offset in seconds since the request was sent
     upstream. The body is never buffered whole.

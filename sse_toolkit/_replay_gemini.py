@@ -172,7 +172,7 @@ def _event_ends(body: bytes, kind: str) -> list[int]:
     """Body offsets just after each event (SSE) or array element (JSON), for faults that count events.
 
     Remembered for the last few bodies (up to 256 KiB each): every request for a fixture sends, and the
-    journal counts, the same bytes; splitting them again costs ~1 ms of CPU per request under the GIL."""
+    journal counts, the same bytes; splitting them again costs ~1 ms of CPU per request."""
     small = len(body) <= _ENDS_CACHE_BODY
     if small:
         cached = _ends_cache.get((kind, body))
@@ -365,7 +365,7 @@ def _same_json(a: bytes, b: bytes) -> bool:
 class GeminiReplayApp:
     """The request handler: routes a request, picks a fixture and plans the response (see module doc)."""
 
-    cpu_only = True  # never waits for the network: the server may run it under its gate
+    cpu_only = True  # never waits for the network: the server calls it from its one loop
 
     def __init__(
         self,

@@ -408,6 +408,11 @@ def _http_date() -> str:
     return _date_cache[1]
 
 
+# Heads already built, by everything that goes in them (the Date included): the streams of one fixture
+# all get the same head, and building one costs more than the rest of a piece's way to the socket.
+_heads: dict[tuple[object, ...], bytes] = {}
+
+
 class ReplyWriter:
     """One :class:`Reply` to a request that arrived at ``arrived`` (``time.monotonic``), as steps.
 
@@ -437,13 +442,21 @@ class ReplyWriter:
 
     def head(self, length: int | None) -> bytes:
         reply = self.reply
-        lines = [f"HTTP/1.1 {reply.status} {reply.reason or _REASONS.get(reply.status, 'Unknown')}"]
-        lines += [f"{k}: {v}" for k, v in reply.headers if k.lower() not in _OWN_HEADERS]
-        lines.append(f"Date: {_http_date()}")
-        lines.append("Transfer-Encoding: chunked" if length is None else f"Content-Length: {length}")
-        if self.close_connection:
-            lines.append("Connection: close")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        date = _http_date()
+        key = (reply.status, reply.reason, tuple(reply.headers), length, self.close_connection, date)
+        head = _heads.get(key)
+        if head is None:
+            lines = [f"HTTP/1.1 {reply.status} {reply.reason or _REASONS.get(reply.status, 'Unknown')}"]
+            lines += [f"{k}: {v}" for k, v in reply.headers if k.lower() not in _OWN_HEADERS]
+            lines.append(f"Date: {date}")
+            lines.append("Transfer-Encoding: chunked" if length is None else f"Content-Length: {length}")
+            if self.close_connection:
+                lines.append("Connection: close")
+            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+            if len(_heads) >= 256:
+                _heads.clear()
+            _heads[key] = head
+        return head
 
     def step(self, now: float) -> Step:
         reply, step = self.reply, Step([], [])

@@ -373,6 +373,7 @@ class _Loop:
             self.conns[conn.fd] = conn
             self._await_request(conn)
             self._read(conn)  # under a burst the request came with the connection: answer it now
+            self._flush_if_due()
 
     def _await_request(self, conn: _Conn) -> None:
         conn.state = _READING
@@ -435,13 +436,15 @@ class _Loop:
         if not getattr(owner.handler, "cpu_only", False):
             self._to_thread(conn, request, arrived)
             return
+        self._respond(conn, self._call_handler(conn, request), arrived)
+
+    def _call_handler(self, conn: _Conn, request: ReplayRequest) -> Reply:
         try:
-            reply = owner.handler(request)
+            return self.owner.handler(request)
         except Exception as exc:  # noqa: BLE001 - collected for check(), answered with a 500
-            owner._record_error(exc)
+            self.owner._record_error(exc)
             conn.keep_alive = False
-            reply = error_reply(exc)
-        self._respond(conn, reply, arrived)
+            return error_reply(exc)
 
     def _respond(self, conn: _Conn, reply: Reply, arrived: float) -> None:
         conn.writer = ReplyWriter(reply, arrived, conn.method, not conn.keep_alive, merge_head=True)
@@ -477,15 +480,14 @@ class _Loop:
             self._flush_all()
 
     def _flush_all(self) -> None:
-        """Write what the responses stepped since the last time have due, back to back; then step each
-        again (reading its next piece, after the write: see ReplyWriter)."""
+        """Write what the responses stepped since the last time have due, back to back; each then steps
+        again (reading its next piece, after the write: see ReplyWriter) in the loop's next turn, once the
+        requests and chunks due in this one are served."""
         unflushed, self.unflushed = self.unflushed, []
-        written = [conn for conn in unflushed if conn.state == _WAITING and self._flush(conn)]
         for conn in unflushed:
+            if conn.state == _WAITING and self._flush(conn):
+                self._soon(conn)
             _note_lateness(conn.due)
-        for conn in written:
-            if conn.state == _WAITING and conn.writer is not None:
-                self._advance(conn)
 
     def _flush(self, conn: _Conn) -> bool:
         """Write ``out``; True when all was taken and the connection goes on at once (then, if the response
@@ -614,12 +616,7 @@ class _Loop:
         how = CLOSE
         writer: ReplyWriter | None = None
         try:
-            try:
-                reply = owner.handler(request)
-            except Exception as exc:  # noqa: BLE001 - collected for check(), answered with a 500
-                owner._record_error(exc)
-                conn.keep_alive = False
-                reply = error_reply(exc)
+            reply = self._call_handler(conn, request)
             writer = ReplyWriter(reply, arrived, conn.method, not conn.keep_alive, merge_head=False)
             while True:
                 step = writer.step(time.monotonic())
