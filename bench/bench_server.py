@@ -19,27 +19,27 @@ raw-socket clients (no client library in the way):
   Shapes: *steady*, client k starting at k/N s (every stream still overlaps the others); *burst*, all N
   requests sent in the same instant, first event recorded at 0; *burst with a time to first byte*, the same
   with the first event recorded 200 ms after the request, as in every real recording; and once, a burst on
-  a fresh server (``burst, fresh server``), whose connection threads still have to start.
+  a fresh server (``burst, fresh server``), whose caches are still cold.
   Each shape is measured three ways, ``--rounds`` rounds of each client taking turns on the same server:
   (a) ONE asyncio loop in this process reading all N sockets (the historic figure: the client's own work,
   on the same 2 cores, is in it); (b) ``--procs`` processes (4) with bare ``selectors`` loops whose only
   work per read is ``recvmsg_into`` and a clock read (the HTTP is taken apart after the run, the results
-  sent only once every process is done), giving both the clock read right after the recv and the kernel's
+  sent only once every process is done; they sleep until the common start, never spin), giving both the clock read right after the recv and the kernel's
   receive stamp of the data (``SO_TIMESTAMPNS``: when the server's bytes reached the client's socket, the
   client's own delay removed; for TCP it is the stamp of the last segment a read took, so it can only
   overstate); and (c) the server's own lateness for the same chunks, written minus due, recorded inside
   the server process (the opt-in ``SSE_REPLAY_LATENESS_FILE`` hook of ``_replay_server``: off, it costs
   a None check) and split by round.
 
-  What it showed (2 runs; before/after the pacer's held wake-ups, see ``_replay_server._HOLD``): the
-  lateness is the server's, the asyncio client adds ~0.1-1.5 ms at p50 and up to ~4 ms at p99. Steady:
-  p99 ~1 ms for every client and on the server (max 2-7 ms). Burst with a time to first byte: before, server
-  p99 7.6-10.5 ms, max 12-21 ms (100 threads woken by the pacer took the GIL from it while it still wrote);
-  after, server p99 0.7-1.7 ms, max 1.2-10 ms, kernel stamps p99 0.7-1.5 ms, asyncio client p99 4.5-5.5 ms.
-  Burst with the first event at 0: server p99 21-34 ms, max 30-65 ms, all in the first events: 100
-  requests that arrive in the same instant are read, parsed, routed and answered one after another
-  (~0.3-0.45 ms each under the GIL), so the last ones answered send their first event late; the asyncio
-  client understates this one (p99 21-24 ms), since its own loop staggers its 100 requests.
+  What it showed (3 runs of the single-loop server; the figures before it, a thread per connection, in
+  brackets): the lateness is the server's own, the asyncio client adds ~0.1-1.5 ms at p50 and up to ~4 ms
+  at p99. Steady: server p99 0.6-0.9 ms, max 1.7-3.8 ms; kernel stamps p99 0.6-0.8 ms. Burst with a time
+  to first byte: server p99 1.4-2.0 ms, max 2.3-4.0 ms; kernel stamps p99 1.5-2.1 ms [server p99 0.7-1.7
+  ms]. Burst with the first event at 0: server p99 3.8-7.8 ms, max 6.4-15.9 ms; kernel stamps the same
+  [p99 21-34 ms, max 30-65 ms]: the 100 requests of the burst are read, parsed, routed and answered one
+  after another at ~60-70 us each (the client processes, sending on the same 2 cores, take the first
+  1-3 ms: a server that only accepts and writes a canned answer sees its last first event 1.4-3.7 ms
+  late), so the last ones answered send their first event late. Fresh server: p99 7.3-8.4 ms.
 * **big fixture**: a ``--big-mib`` plain SSE file (4 KiB events) is generated in a temporary directory
   (deleted after); the peak RSS (``/usr/bin/time -v`` when present, else VmHWM) of
   ``sse-replay --speed 0 big.sse > /dev/null``, ``sse-toolkit parse big.sse > /dev/null``, and of a

@@ -403,3 +403,17 @@ def test_any_split_of_pipelined_requests_parses_as_the_whole(case: tuple[bytes, 
     assert whole == expected
     assert _parse(split) == whole
     assert _parse([stream[i : i + 1] for i in range(len(stream))]) == whole  # byte by byte
+
+
+def test_every_accepted_connection_has_nagle_off_so_each_piece_leaves_at_once() -> None:
+    def handler(request: ReplayRequest) -> Reply:
+        return Reply(200, [], [(None, b"data: a\n\n"), (5.0, b"data: later\n\n")])
+
+    with LoopbackServer(_on("loop", handler)) as server:
+        sock = _connect(server, timeout=5)
+        with sock:
+            sock.sendall(_get("/"))
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+            assert server._loop is not None
+            (conn,) = server._loop.conns.values()
+            assert conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
