@@ -99,7 +99,7 @@ class Faults:
             if value is not None and (not isinstance(value, int) or value < 0):
                 raise SSEUsageError(f"fault {name} must be a whole number >= 0, got {value!r}")
         for name in ("latency", "event_latency", "jitter"):
-            if getattr(self, name) < 0:
+            if not getattr(self, name) >= 0:  # NaN too
                 raise SSEUsageError(f"fault {name} must be >= 0 seconds, got {getattr(self, name)!r}")
         for name in ("status", "error_code"):
             value = getattr(self, name)

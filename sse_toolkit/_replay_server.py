@@ -28,8 +28,9 @@ loop when the response is over.
 
 Limits (attributes of :class:`LoopbackServer`, set before ``start``): the listen backlog is ``backlog``
 (1024: hundreds of clients may connect in the same millisecond; the stdlib default of 5 makes the kernel
-drop their SYNs, which the clients retry only after a second); at most ``max_connections`` (1024)
-connections are open at once, one over that gets ``503`` at once; the request line and headers must arrive
+drop their SYNs, which the clients retry only after a second); at most ``max_connections`` (1024, and
+never more than the process's descriptor limit less 64) connections are open at once, one over that gets
+``503`` at once (should accept() still fail for want of a descriptor, accepting pauses for 0.1 s); the request line and headers must arrive
 within ``header_timeout`` seconds (10) of the connection opening (or of the previous response on a
 kept-alive connection), else the connection is closed, and a body must keep coming (``_IDLE_TIMEOUT``); the
 head may hold at most ``max_head`` bytes (64 KiB; over it, or over 100 header lines, or one line over 64 KiB:
@@ -106,6 +107,8 @@ _RESET_GRACE = 1.0
 _LINGER_POLL = 0.005
 _DRAIN_TIME = 1.0
 _READ_SIZE = 65536
+_ACCEPT_PAUSE = 0.1  # out of descriptors: how long accepting pauses before the next try
+_FD_RESERVE = 64  # descriptors kept for everything but client connections (fixtures, the process's own)
 # Benchmark hook, off unless the environment names a file: every timed chunk's (due, written) instants on
 # the time.monotonic clock are kept in memory and written there as JSON when the server stops, so that
 # bench/bench_server.py can tell the server's own lateness from its client's. Off, it costs a None check.
@@ -251,6 +254,16 @@ class _Loop:
         self.lock = threading.Lock()  # guards ``handed_back`` and ``closed`` against the worker threads
         self.closed = False
         self.buffer = bytearray(_READ_SIZE)
+        self.accept_paused = 0.0  # when accepting was paused until (0: it is not)
+        # Over max_connections a connection gets 503; the cap also stays under the descriptors the process
+        # may open, so that the 503 comes before accept() fails for want of one.
+        self.fd_cap = 1 << 30
+        with contextlib.suppress(ImportError, ValueError, OSError):
+            import resource
+
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            if soft != resource.RLIM_INFINITY:
+                self.fd_cap = max(1, soft - _FD_RESERVE)
         self.thread = threading.Thread(target=self._run, daemon=True, name="sse-replay")
 
     def wake(self) -> None:
@@ -274,6 +287,9 @@ class _Loop:
                         if mask & selectors.EVENT_READ and conn.state in (_READING, _DRAIN):
                             self._read(conn)
                     self._flush_if_due()
+                if self.accept_paused and time.monotonic() >= self.accept_paused:
+                    self.accept_paused = 0.0
+                    self.selector.register(self.socket, selectors.EVENT_READ, None)
                 self._fire_timers()
                 self._run_ready()
                 self._flush_all()
@@ -287,9 +303,10 @@ class _Loop:
         one before a piece is due is slept here instead: it leaves on time, not up to 1 ms late."""
         if self.ready or self.unflushed:
             return 0
-        if not self.timers:
+        if not self.timers and not self.accept_paused:
             return None
-        delay = self.timers[0][0] - time.monotonic()
+        due = min(self.timers[0][0] if self.timers else self.accept_paused, self.accept_paused or float("inf"))
+        delay = due - time.monotonic()
         if delay >= 0.001:
             return (int(delay * 1000) - 0.5) / 1000  # rounds up to that many whole milliseconds
         if delay > 0:
@@ -318,6 +335,11 @@ class _Loop:
     def _schedule(self, conn: _Conn, when: float) -> None:
         conn.timer = when
         heapq.heappush(self.timers, (when, next(self._order), conn))
+        if len(self.timers) > 2 * len(self.conns) + 1024:
+            # Replaced entries wait in the heap until their time (each kept-alive request leaves its head
+            # deadline behind): drop them, so that the heap stays proportional to the open connections.
+            self.timers[:] = [e for e in self.timers if e[2].timer == e[0] and e[2].state != _CLOSED]
+            heapq.heapify(self.timers)
 
     def _fire_timers(self) -> None:
         timers = self.timers
@@ -358,11 +380,13 @@ class _Loop:
                 sock, _ = self.socket.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as exc:  # out of descriptors: the connection waits in the backlog
-                owner._record_error(ReplayError(f"cannot accept a connection: {exc}"))
-                time.sleep(0.01)
+            except OSError as exc:  # out of descriptors: connections wait in the backlog meanwhile
+                if not self.accept_paused:
+                    owner._record_error(ReplayError(f"cannot accept a connection: {exc}"))
+                self.selector.unregister(self.socket)  # a listening socket stays readable: no busy loop
+                self.accept_paused = time.monotonic() + _ACCEPT_PAUSE
                 return
-            if len(self.conns) >= owner.max_connections:
+            if len(self.conns) >= min(owner.max_connections, self.fd_cap):
                 # Over the limit: a short 503 (it fits any send buffer), then close.
                 with contextlib.suppress(OSError):
                     sock.setblocking(False)
@@ -461,7 +485,12 @@ class _Loop:
         writer = conn.writer
         assert writer is not None
         conn.timer = 0.0  # any timer entry left for it is stale from now on
-        step = writer.step(time.monotonic())
+        try:
+            step = writer.step(time.monotonic())
+        except Exception as exc:  # noqa: BLE001 - a broken reply (e.g. a head that cannot be encoded) ends
+            self.owner._record_error(exc)  # its own connection, reported by check(); never the loop
+            self._close(conn)
+            return
         if writer.error is not None:
             self.owner._record_error(writer.error)
             writer.error = None
@@ -533,8 +562,8 @@ class _Loop:
     def _end(self, conn: _Conn, how: str) -> None:
         """The response is over and written: serve the next request, or close as ``how`` says."""
         if conn.writer is not None:
-            conn.writer.close()
-            conn.writer = None
+            writer, conn.writer = conn.writer, None
+            self._close_body(writer)
         conn.after = None
         if how == DONE and conn.keep_alive and not self.owner._stopping.is_set():
             self._await_request(conn)
@@ -577,12 +606,16 @@ class _Loop:
         self.conns.pop(conn.fd, None)
         conn.sock.close()
         conn.out.clear()
+        conn.reader.discard()  # a stale timer entry may keep the conn alive a while: not its buffers
         if conn.writer is not None:
             writer, conn.writer = conn.writer, None
-            try:
-                writer.close()
-            except Exception as exc:  # noqa: BLE001 - a lazy body that fails to close is a server error
-                self.owner._record_error(exc)
+            self._close_body(writer)
+
+    def _close_body(self, writer: ReplyWriter) -> None:
+        try:
+            writer.close()
+        except Exception as exc:  # noqa: BLE001 - a lazy body that fails to close is a server error
+            self.owner._record_error(exc)
 
     def _close_all(self) -> None:
         """The server stops: streams in progress end with a reset, threads' sockets are shut (their threads
@@ -614,7 +647,16 @@ class _Loop:
                                   name=f"sse-replay-request-{conn.fd}")
         with self.owner._lock:
             self.owner._threads.add(thread)
-        thread.start()
+        try:
+            thread.start()
+        except RuntimeError:  # no thread to be had: this request gets a 503, the server goes on
+            with self.owner._lock:
+                self.owner._threads.discard(thread)
+            conn.sock.setblocking(False)
+            conn.keep_alive = False
+            conn.state = _WAITING
+            self._respond(conn, refusal_reply(Refusal(503, "Service Unavailable", "no thread to serve it")),
+                          arrived)
 
     def _serve_on_thread(self, conn: _Conn, request: ReplayRequest, arrived: float) -> None:
         owner = self.owner
@@ -640,12 +682,12 @@ class _Loop:
             how = CLOSE  # the client left
         except ServerStopped:
             how = RESET
+        except Exception as exc:  # noqa: BLE001 - a broken reply ends its connection, reported by check()
+            owner._record_error(exc)
+            how = CLOSE
         finally:
             if writer is not None:
-                try:
-                    writer.close()
-                except Exception as exc:  # noqa: BLE001
-                    owner._record_error(exc)
+                self._close_body(writer)
             self._hand_back(conn, how)
             with owner._lock:  # only now: stop() waits for this thread until its socket is handed back
                 owner._threads.discard(threading.current_thread())

@@ -208,6 +208,9 @@ def test_faults_reject_bad_values_with_a_clear_message() -> None:
         parse_faults("colour=red")
     with pytest.raises(SSEUsageError, match="not a number"):
         parse_faults("latency=soon")
+    for name in ("latency", "event-latency", "jitter"):  # NaN is no number of seconds either
+        with pytest.raises(SSEUsageError, match=">= 0 seconds"):
+            parse_faults(f"{name}=nan")
     assert parse_faults("status=429; retry-after=3, rechunk=random") == Faults(status=429, retry_after=3, rechunk="random")
 
 

@@ -9,10 +9,14 @@ pipelined requests parses as the whole stream does."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import string
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -417,3 +421,105 @@ def test_every_accepted_connection_has_nagle_off_so_each_piece_leaves_at_once() 
             assert server._loop is not None
             (conn,) = server._loop.conns.values()
             assert conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+# -- a broken reply, a huge HEAD, running out of descriptors: one connection suffers, never the server ------
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+def test_a_reply_that_breaks_while_sent_ends_its_connection_and_the_server_goes_on(path: str) -> None:
+    def handler(request: ReplayRequest) -> Reply:
+        if request.path == "/broken":  # str, not bytes: framing it as a chunk raises TypeError
+            return Reply(200, [], [(None, "data: not bytes\n\n")])  # type: ignore[list-item]
+        return Reply(200, [("X-Note", "café€")], [(None, b"data: ok\n\n")])
+
+    with LoopbackServer(_on(path, handler)) as server:
+        with _connect(server, timeout=5) as sock:
+            sock.sendall(_get("/broken"))
+            got = b""
+            with contextlib.suppress(ConnectionResetError):
+                while piece := sock.recv(65536):
+                    got += piece
+        # Closed without a body: nothing at all (the loop sends the head with the first piece), or just the
+        # head (a worker thread sends it first).
+        assert got == b"" or (got.startswith(b"HTTP/1.1 200") and got.endswith(b"\r\n\r\n")), got
+        with pytest.raises(ReplayError, match="TypeError"):
+            server.check()
+        response = httpx.get(server.url + "/fine", timeout=5)  # the loop still serves
+        assert response.content == b"data: ok\n\n"
+        assert (b"x-note", "café€".encode()) in [(k.lower(), v) for k, v in response.headers.raw]  # as UTF-8
+        server.check()
+
+
+def test_head_of_a_huge_stream_answers_at_once_without_reading_it_all() -> None:
+    read: list[int] = []
+
+    def body() -> Iterator[tuple[float | None, bytes]]:
+        for n in range(1 << 16):  # 4 GiB if it were all read
+            read.append(n)
+            yield None, b"x" * 65536
+
+    def handler(request: ReplayRequest) -> Reply:
+        return Reply(200, [("Content-Type", "text/event-stream")], body())
+
+    with LoopbackServer(_on("loop", handler)) as server:
+        with _connect(server, timeout=5) as sock:
+            sock.sendall(_get("/", "Connection: close").replace(b"GET", b"HEAD", 1))
+            responses = Responses(sock)
+            head = responses.next(head_only=True)
+            assert head.status == 200 and head.headers.get("transfer-encoding") == "chunked"
+            assert responses.at_eof()  # no body after the head
+        assert len(read) <= 20  # stopped after ~1 MiB
+
+
+def test_replaced_timers_do_not_pile_up_over_many_kept_alive_requests() -> None:
+    with LoopbackServer(_on("loop", _echo)) as server:
+        with _connect(server, timeout=10) as sock:
+            responses = Responses(sock)
+            for n in range(3000):  # each request leaves its head deadline behind in the timer heap
+                sock.sendall(_get(f"/{n}"))
+                assert responses.next().status == 200
+            assert server._loop is not None
+            assert len(server._loop.timers) <= 2 * len(server._loop.conns) + 1025
+
+
+def test_out_of_descriptors_new_clients_get_503_and_the_server_survives(tmp_path: Any) -> None:
+    # The server runs in a process that may open only 100 descriptors; 150 clients connect from this one.
+    script = tmp_path / "few_fds.py"
+    script.write_text(
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (100, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))\n"
+        "from sse_toolkit._replay_server import LoopbackServer, Reply\n"
+        "def handler(request):\n"
+        "    return Reply(200, [], [(None, b'data: a\\n\\n'), (0.5, b'data: later\\n\\n')])\n"
+        "handler.cpu_only = True\n"
+        "with LoopbackServer(handler) as server:\n"
+        "    print(server.port, flush=True)\n"
+        "    sys.stdin.readline()\n"
+        "    print(len(server.errors), flush=True)\n"
+    )
+    proc = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        port = int(proc.stdout.readline())
+        socks = []
+        for _ in range(150):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.sendall(_get("/"))
+            socks.append(sock)
+        statuses = [sock.recv(12)[9:12] for sock in socks]
+        for sock in socks:
+            sock.close()
+        # Past its cap (the descriptor limit less a reserve) a client gets 503 at once; none is left hanging.
+        assert statuses.count(b"200") + statuses.count(b"503") == 150, statuses
+        assert statuses.count(b"200") > 0 and statuses.count(b"503") > 0, statuses
+        time.sleep(1.0)  # the streams have ended (their last piece was due at 0.5 s): descriptors are free
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(_get("/"))
+            assert sock.recv(12) == b"HTTP/1.1 200"
+        proc.stdin.write("stop\n")
+        proc.stdin.flush()
+        assert int(proc.stdout.readline()) == 0  # no error: accept() never ran out of descriptors
+    finally:
+        proc.kill()
+        proc.wait()
