@@ -30,12 +30,12 @@ Limits (attributes of :class:`LoopbackServer`, set before ``start``): the listen
 (1024: hundreds of clients may connect in the same millisecond; the stdlib default of 5 makes the kernel
 drop their SYNs, which the clients retry only after a second); at most ``max_connections`` (1024, and
 never more than the process's descriptor limit less 64) connections are open at once, one over that gets
-``503`` at once (should accept() still fail for want of a descriptor, accepting pauses for 0.1 s); the request line and headers must arrive
-within ``header_timeout`` seconds (10) of the connection opening (or of the previous response on a
-kept-alive connection), else the connection is closed, and a body must keep coming (``_IDLE_TIMEOUT``); the
-head may hold at most ``max_head`` bytes (64 KiB; over it, or over 100 header lines, or one line over 64 KiB:
-``431``); a body over ``max_body`` bytes (64 MiB) gets ``413``; a request line that is not HTTP gets
-``400``. Request paths are never used as file names: the handler picks among fixtures loaded at start.
+``503`` at once (should accept() still fail for want of a descriptor, accepting pauses for 0.1 s); the
+request line and headers must arrive within ``header_timeout`` seconds (10) of the connection opening (or
+of the previous response on a kept-alive connection), else the connection is closed, and a body must keep
+coming (``_IDLE_TIMEOUT``); the head may hold at most ``max_head`` bytes (64 KiB; over it, or over 100
+header lines, or one line over 64 KiB: ``431``); a body over ``max_body`` bytes (64 MiB) gets ``413``; a
+request line that is not HTTP gets ``400``. Request paths are never used as file names: the handler picks among fixtures loaded at start.
 
 What to answer is not decided here: a server gets a handler ``ReplayRequest -> Reply``. The Gemini replay
 app (``_replay_gemini``) and the recorder's proxy are such handlers. ``Reply.chunks`` may be a lazy iterable
