@@ -234,6 +234,16 @@ def _drain(sock: socket.socket) -> tuple[int, bool]:
     return total, True
 
 
+def _stop_and_drain(server: LoopbackServer, sock: socket.socket) -> tuple[float, int, bool]:
+    """Stop ``server``; (seconds stop() took, bytes ``sock`` still read, whether the server closed it)."""
+    start = time.monotonic()
+    server.stop()
+    took = time.monotonic() - start
+    with sock:
+        total, closed = _drain(sock)
+    return took, total, closed
+
+
 def test_a_client_that_never_reads_a_big_stream_does_not_delay_another_and_stop_cuts_it() -> None:
     with LoopbackServer(_on("loop", _big_or_small)) as server:
         stalled = _connect(server, timeout=5)
@@ -245,11 +255,7 @@ def test_a_client_that_never_reads_a_big_stream_does_not_delay_another_and_stop_
         took = time.monotonic() - start
         assert response.content == b"data: small\n\ndata: done\n\n"
         assert took < 1.0, f"a small stream took {took:.2f} s next to a stalled client"
-        start = time.monotonic()
-        server.stop()
-        stop_took = time.monotonic() - start
-    with stalled:
-        total, closed = _drain(stalled)
+        stop_took, total, closed = _stop_and_drain(server, stalled)
     assert stop_took < 2.0
     assert closed  # the stalled connection was closed (or reset) by stop()
     assert total < BIG_PIECES * len(BIG_PIECE)  # cut: the 64 MiB never all went out
@@ -264,17 +270,11 @@ def test_stop_ends_a_threaded_handlers_stream_in_progress_quickly(stream: str) -
 
     server = LoopbackServer(_on("thread", handler))
     server.start()
-    try:
-        sock = _connect(server, timeout=5)
-        sock.sendall(_get("/"))
-        assert sock.recv(16).startswith(b"HTTP/1.1 200")
-        time.sleep(0.2)
-    finally:
-        start = time.monotonic()
-        server.stop()
-        took = time.monotonic() - start
-    with sock:
-        _, closed = _drain(sock)
+    sock = _connect(server, timeout=5)
+    sock.sendall(_get("/"))
+    assert sock.recv(16).startswith(b"HTTP/1.1 200")
+    time.sleep(0.2)
+    took, _, closed = _stop_and_drain(server, sock)
     assert took < 2.0
     assert closed
     server.check()
