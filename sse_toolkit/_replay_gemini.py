@@ -387,6 +387,10 @@ class GeminiReplayApp:
         self._redactor = Redactor()
         self._texts: dict[Any, str | None] = {}  # per exchange: its whole answer, its recorded error
         self._kinds: dict[int, str] = {}  # per exchange: its body kind
+        self._headers: dict[tuple[int, tuple[str, str]], list[tuple[str, str]]] = {}  # per exchange: as sent
+        # The journal's redacted query and headers, by what a request sent (and how many secrets are known):
+        # a client sends the same headers with every request, and redacting them is most of a journal entry.
+        self._redacted: dict[tuple[Any, ...], tuple[str, list[tuple[str, str]]]] = {}
 
     def queue_faults(self, faults: Faults, count: int = 1) -> None:
         with self._lock:
@@ -426,10 +430,10 @@ class GeminiReplayApp:
         elif m is not None:
             kind = {_STREAM: "stream", _UNARY: "unary", _COUNT: "count"}.get(m["method"], "other")
         with self._lock:
+            query, headers = self._redact(request)
             entry = JournalEntry(
                 index=self._count, t=time.monotonic(), wall=time.time(), method=request.method,
-                path=request.path, query=self._redactor.query(request.query),
-                headers=self._redactor.headers(request.headers), body=request.body,
+                path=request.path, query=query, headers=headers, body=request.body,
                 model=m["model"].split("/", 1)[1] if m is not None else None, kind=kind, request=request,
             )
             self._count += 1
@@ -437,6 +441,17 @@ class GeminiReplayApp:
             if len(self.journal) > _MAX_JOURNAL:
                 del self.journal[: _MAX_JOURNAL // 2]
         return entry
+
+    def _redact(self, request: ReplayRequest) -> tuple[str, list[tuple[str, str]]]:
+        """The request's query and headers as the journal keeps them (called holding the lock)."""
+        key = (request.query, tuple(request.headers), len(self._redactor.secrets))
+        done = self._redacted.get(key)
+        if done is None:
+            done = (self._redactor.query(request.query), self._redactor.headers(request.headers))
+            if len(self._redacted) >= 256:
+                self._redacted.clear()
+            self._redacted[key] = done
+        return done[0], list(done[1])
 
     def _recorded_error(self, exchange: Exchange) -> bool:
         """Whether the recording ends with the raw mid-stream error (a fixture streamed from disk: judged
@@ -644,10 +659,14 @@ class GeminiReplayApp:
         return reply
 
     def _recorded_headers(self, exchange: Exchange, fallback: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        kept = [(k, v) for k, v in exchange.headers if k.lower() not in _DROP_RECORDED]
-        if not any(k.lower() == "content-type" for k, _ in kept):
-            kept = [*fallback[:1], *kept]
-        return kept
+        key = (id(exchange), fallback[0])  # the app keeps every exchange alive: ids stay unique
+        kept = self._headers.get(key)
+        if kept is None:
+            kept = [(k, v) for k, v in exchange.headers if k.lower() not in _DROP_RECORDED]
+            if not any(k.lower() == "content-type" for k, _ in kept):
+                kept = [*fallback[:1], *kept]
+            self._headers[key] = kept
+        return list(kept)
 
     def _kind(self, exchange: Exchange) -> str:
         """``_body_kind`` of one of the served exchanges, worked out once (it joins the whole body)."""

@@ -121,7 +121,7 @@ class RequestReader:
     def discard(self) -> None:
         """Drop what is buffered (the connection is closed)."""
         self._buffer = bytearray()
-        self._chunks = None
+        self._head, self._chunks = None, None
 
     def next_request(self) -> ParsedRequest | None:
         """The next whole request, or None until more bytes come. Raises :class:`Refusal`."""
@@ -331,7 +331,11 @@ class ReplayRequest:
     def params(self) -> dict[str, str]:
         """The query parameters (the last value wins; blank values kept)."""
         if self._params is None:
-            self._params = dict(parse_qsl(self.query, keep_blank_values=True))
+            if "%" in self.query or "+" in self.query:
+                self._params = dict(parse_qsl(self.query, keep_blank_values=True))
+            else:  # nothing to decode (``alt=sse``): what parse_qsl gives, without its cost
+                pairs = (item.partition("=") for item in self.query.split("&") if item)
+                self._params = {name: value for name, _, value in pairs}
         return dict(self._params)
 
     @property

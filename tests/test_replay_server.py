@@ -6,10 +6,13 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
 from _rawhttp import post_request, raw_exchange, split_chunked
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sse_toolkit._fixture_model import END_RESET, END_TIMEOUT
 from sse_toolkit._replay_server import LoopbackServer, ReplayError, ReplayRequest, Reply
@@ -199,3 +202,8 @@ def test_head_gets_the_head_without_a_body() -> None:
     with _fixed([(None, b"data: x\n\n")]) as server:
         response = httpx.head(server.url)
     assert response.status_code == 200 and response.headers["content-length"] == "9" and response.content == b""
+
+
+@given(st.text(alphabet="ab=&;%+2F é", max_size=30))
+def test_request_params_are_what_parse_qsl_gives(query: str) -> None:
+    assert ReplayRequest("GET", "/", query).params == dict(parse_qsl(query, keep_blank_values=True))
