@@ -31,15 +31,15 @@ raw-socket clients (no client library in the way):
   the server process (the opt-in ``SSE_REPLAY_LATENESS_FILE`` hook of ``_replay_server``: off, it costs
   a None check) and split by round.
 
-  What it showed (3 runs of the single-loop server; the figures before it, a thread per connection, in
+  What it showed (6 runs of the single-loop server; the figures before it, a thread per connection, in
   brackets): the lateness is the server's own, the asyncio client adds ~0.1-1.5 ms at p50 and up to ~4 ms
-  at p99. Steady: server p99 0.6-0.9 ms, max 1.7-3.8 ms; kernel stamps p99 0.6-0.8 ms. Burst with a time
-  to first byte: server p99 1.4-2.0 ms, max 2.3-4.0 ms; kernel stamps p99 1.5-2.1 ms [server p99 0.7-1.7
-  ms]. Burst with the first event at 0: server p99 3.8-7.8 ms, max 6.4-15.9 ms; kernel stamps the same
+  at p99. Steady: server p99 0.6-0.9 ms, max 1.5-4.3 ms; kernel stamps p99 0.6-0.8 ms. Burst with a time
+  to first byte: server p99 1.4-3.4 ms, max 2.3-6.4 ms; kernel stamps p99 1.5-2.2 ms [server p99 0.7-1.7
+  ms]. Burst with the first event at 0: server p99 3.8-8.6 ms, max 6.4-15.9 ms; kernel stamps the same
   [p99 21-34 ms, max 30-65 ms]: the 100 requests of the burst are read, parsed, routed and answered one
-  after another at ~60-70 us each (the client processes, sending on the same 2 cores, take the first
+  after another at ~50-60 us each (the client processes, sending on the same 2 cores, take the first
   1-3 ms: a server that only accepts and writes a canned answer sees its last first event 1.4-3.7 ms
-  late), so the last ones answered send their first event late. Fresh server: p99 7.3-8.4 ms.
+  late), so the last ones answered send their first event late. Fresh server: p99 4.3-8.4 ms.
 * **big fixture**: a ``--big-mib`` plain SSE file (4 KiB events) is generated in a temporary directory
   (deleted after); the peak RSS (``/usr/bin/time -v`` when present, else VmHWM) of
   ``sse-replay --speed 0 big.sse > /dev/null``, ``sse-toolkit parse big.sse > /dev/null``, and of a
