@@ -196,38 +196,44 @@ class RequestReader:
             body = bytes(buffer[:length])
             del buffer[:length]
             return body
-        while True:  # chunked: size line, data, CRLF; the 0 chunk, trailers, blank line
-            line_end = buffer.find(b"\n")
-            if line_end < 0:
-                if len(buffer) > _MAX_SIZE_LINE:
-                    raise Refusal(400, "Bad Request", "bad request body: chunk size line too long")
-                return None
-            size_text = bytes(buffer[:line_end]).split(b";")[0].strip()
-            try:
-                size = int(size_text or b"0", 16)
-            except ValueError:
-                raise Refusal(400, "Bad Request", f"bad request body: chunk size {size_text!r} is not hex") from None
-            if size < 0:
-                raise Refusal(400, "Bad Request", f"bad request body: negative chunk size {size}")
-            if size == 0:
-                trailers_end = _blank_line_after(buffer, line_end + 1)
-                if trailers_end is None:
-                    if len(buffer) > self.max_head:
-                        raise Refusal(431, "Request Header Fields Too Large", "request trailers over the head limit")
+        # Chunked: size line, data, CRLF; ...; the 0 chunk, trailers, a blank line. Parsed from ``pos`` on,
+        # and what was parsed is cut off the buffer once per call: a body of many tiny chunks stays linear.
+        pos = 0
+        try:
+            while True:
+                line_end = buffer.find(b"\n", pos, pos + _MAX_SIZE_LINE + 1)
+                if line_end < 0:
+                    if len(buffer) - pos > _MAX_SIZE_LINE:
+                        raise Refusal(400, "Bad Request", "bad request body: chunk size line too long")
                     return None
-                del buffer[:trailers_end]
-                return b"".join(self._chunks)
-            if self._chunked_total + size > self.max_body:
-                raise Refusal(413, "Content Too Large", f"chunked request body over the {self.max_body} byte limit")
-            data_end = line_end + 1 + size
-            if len(buffer) < data_end + 2:
-                return None
-            crlf_end = data_end + (1 if buffer[data_end : data_end + 2] == b"\r\n" else 0)
-            if buffer[crlf_end : crlf_end + 1] != b"\n":
-                raise Refusal(400, "Bad Request", "bad request body: a chunk does not end with CRLF")
-            self._chunks.append(bytes(buffer[line_end + 1 : data_end]))
-            self._chunked_total += size
-            del buffer[: crlf_end + 1]
+                size_text = bytes(buffer[pos:line_end]).split(b";")[0].strip()
+                try:
+                    size = int(size_text or b"0", 16)
+                except ValueError:
+                    raise Refusal(400, "Bad Request", f"bad request body: chunk size {size_text!r} is not hex") from None
+                if size < 0:
+                    raise Refusal(400, "Bad Request", f"bad request body: negative chunk size {size}")
+                if size == 0:
+                    trailers_end = _blank_line_after(buffer, line_end + 1)
+                    if trailers_end is None:
+                        if len(buffer) - pos > self.max_head:
+                            raise Refusal(431, "Request Header Fields Too Large", "request trailers over the head limit")
+                        return None
+                    pos = trailers_end
+                    return b"".join(self._chunks)
+                if self._chunked_total + size > self.max_body:
+                    raise Refusal(413, "Content Too Large", f"chunked request body over the {self.max_body} byte limit")
+                data_end = line_end + 1 + size
+                if len(buffer) < data_end + 2:
+                    return None
+                crlf_end = data_end + (1 if buffer[data_end : data_end + 2] == b"\r\n" else 0)
+                if buffer[crlf_end : crlf_end + 1] != b"\n":
+                    raise Refusal(400, "Bad Request", "bad request body: a chunk does not end with CRLF")
+                self._chunks.append(bytes(buffer[line_end + 1 : data_end]))
+                self._chunked_total += size
+                pos = crlf_end + 1
+        finally:
+            del buffer[:pos]
 
 
 def _blank_line_after(buffer: bytearray, start: int) -> int | None:
