@@ -68,7 +68,7 @@ from pathlib import Path
 from typing import Any
 
 from sse_toolkit import save_fixture
-from sse_toolkit._fixture_model import Chunk, Exchange, Fixture
+from sse_toolkit.fixture._model import Chunk, Exchange, Fixture
 
 BIN = Path(sys.executable).parent
 PATH = "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"
@@ -82,7 +82,7 @@ def _tool(name: str) -> list[str]:
     if script.exists():
         return [str(script)]
     entry = "replay_main" if name == "sse-replay" else "main"
-    return [sys.executable, "-c", f"from sse_toolkit._cli import {entry}; {entry}(prog_name={name!r})"]
+    return [sys.executable, "-c", f"from sse_toolkit.cli import {entry}; {entry}(prog_name={name!r})"]
 
 
 def paced_fixture(events: int = 30, seed: int = 7, first_byte: float = 0.0) -> Fixture:

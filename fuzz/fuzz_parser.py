@@ -340,7 +340,7 @@ def check_cli(data: bytes, rng: random.Random) -> None:
     """``sse-toolkit parse`` on ``data``: exit 0 with one JSON line per event, or 1 with one line."""
     from click.testing import CliRunner
 
-    from sse_toolkit._cli import main
+    from sse_toolkit.cli import main
 
     result = CliRunner().invoke(main, ["parse", "-"], input=data)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
@@ -368,7 +368,7 @@ def _iter_responses() -> Callable[..., Iterator[Any]] | None:
     found = getattr(sse_toolkit, "iter_responses", None)
     if found is None:
         try:
-            from sse_toolkit._gemini_stream import iter_responses as found
+            from sse_toolkit.gemini._stream import iter_responses as found
         except ImportError:
             return None
     return found

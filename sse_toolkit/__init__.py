@@ -1,171 +1,138 @@
 """sse_toolkit: parse Server-Sent Events exactly and fast; understand, record and replay Gemini streams.
 
-Layers (lower never imports upper), visible in the module names:
-    parser   _exceptions, _sse_event, _sse_parser, _http_head      bytes -> Event (sans-IO)
-    gemini   _gemini_*                                             events -> typed responses (no I/O)
-    fixture  _fixture_*                                            fixture files, redaction
-    replay   _replay_*, _record_*                                  loopback servers
-    surface  _cli, pytest_plugin                                   commands and pytest fixtures
-Everything public is re-exported here; each private module declares its own ``__all__``.
+The layers are the subpackages (a lower one never imports an upper one):
+    parser    bytes -> Event, exactly as browsers parse (sans-IO)
+    gemini    events or JSON-array bytes -> typed responses, merging, errors (no I/O)
+    fixture   recordings in memory and on disk, pacing, redaction, HAR, statistics
+    server    sans-IO HTTP/1.1 and the one event loop shared by replay and record
+    replay    the Gemini-compatible replay app, faults, scenarios, verdict
+    record    the recording proxy and tee
+    cli, pytest_plugin   the commands and the pytest fixtures
+
+This module re-exports the parser contract and the entry points a user starts from. Every other public name
+lives in its layer's subpackage (``sse_toolkit.gemini.Part``, ``sse_toolkit.fixture.Chunk``, ...); the old
+top-level spellings of those names still resolve for one release (0.x) and then go.
 """
 
-from ._exceptions import SSEError, SSEProtocolError, SSEUsageError
-from ._fixture_errors import FixtureError
-from ._fixture_har import fixture_from_har, fixture_to_har
-from ._fixture_io import dumps_fixture, load_fixture, loads_fixture, save_fixture
-from ._fixture_model import END_COMPLETE, END_RESET, END_TIMEOUT, Chunk, Exchange, Fixture, RecordedRequest
-from ._fixture_pace import DEFAULT_PACE
-from ._fixture_redact import Redactor, SecretLeakError
-from ._fixture_script import GeminiScript
-from ._fixture_stats import ExchangeStats, FixtureStats, fixture_stats
-from ._gemini_errors import (
-    ClientError,
-    GeminiAPIError,
-    GeminiDecodeError,
-    GeminiError,
-    MissingDependencyError,
-    PromptBlockedError,
-    ServerError,
-    TruncatedStreamError,
-)
-from ._gemini_genai import to_genai
-from ._gemini_merge import ResponseMerger, check_finished, merge_responses
-from ._gemini_openai import (
-    ChatChunkDecoder,
-    ChatResult,
-    aiter_chat_chunks,
-    chunk_text,
-    iter_chat_chunks,
-    merge_chat_chunks,
-)
-from ._gemini_stream import ResponseDecoder, aiter_responses, iter_responses
-from ._gemini_types import (
-    Blob,
-    Candidate,
-    CitationMetadata,
-    CitationSource,
-    CodeExecutionResult,
-    Content,
-    ExecutableCode,
-    FileData,
-    FunctionCall,
-    FunctionResponse,
-    GenerateContentResponse,
-    GroundingChunk,
-    GroundingMetadata,
-    GroundingSupport,
-    ModalityTokenCount,
-    Part,
-    PromptFeedback,
-    SafetyRating,
-    SearchEntryPoint,
-    Segment,
-    UsageMetadata,
-    WebChunk,
-)
-from ._gemini_wire import dumps_api_style, dumps_pretty, encode_json_array, encode_sse_event, error_body
-from ._http_head import HeadSplitter, HttpHead, split_http_head
-from ._record_proxy import RecordingProxy
-from ._record_tee import record_tee
-from ._replay_faults import Faults
-from ._replay_gemini import ReplayServer
-from ._replay_script import load_script
-from ._replay_server import LoopbackServer, ReplayError
-from ._replay_verdict import Finding, JournalEntry
-from ._sse_event import Event
-from ._sse_parser import DEFAULT_MAX_EVENT_SIZE, EventParser, aiter_events, iter_events, parse
+from __future__ import annotations
+
+import importlib as _importlib
+from typing import Any as _Any
+
+from .parser import Event, EventParser, SSEError, SSEProtocolError, SSEUsageError, aiter_events, iter_events, parse
+from .gemini import GeminiError, GenerateContentResponse, aiter_responses, iter_responses, merge_responses
+from .fixture import Fixture, GeminiScript, load_fixture, save_fixture
+from .replay import ReplayServer
+from .record import RecordingProxy
 from ._version import __version__
 
 __all__ = [
-    "Blob",
-    "Candidate",
-    "ChatChunkDecoder",
-    "ChatResult",
-    "Chunk",
-    "CitationMetadata",
-    "CitationSource",
-    "ClientError",
-    "CodeExecutionResult",
-    "Content",
-    "DEFAULT_MAX_EVENT_SIZE",
-    "DEFAULT_PACE",
-    "END_COMPLETE",
-    "END_RESET",
-    "END_TIMEOUT",
+    "__version__",
+    "aiter_events",
+    "aiter_responses",
     "Event",
     "EventParser",
-    "Exchange",
-    "ExchangeStats",
-    "ExecutableCode",
-    "Faults",
-    "FileData",
-    "Finding",
     "Fixture",
-    "FixtureError",
-    "FixtureStats",
-    "FunctionCall",
-    "FunctionResponse",
-    "GeminiAPIError",
-    "GeminiDecodeError",
     "GeminiError",
     "GeminiScript",
     "GenerateContentResponse",
-    "GroundingChunk",
-    "GroundingMetadata",
-    "GroundingSupport",
-    "HeadSplitter",
-    "HttpHead",
-    "JournalEntry",
-    "LoopbackServer",
-    "MissingDependencyError",
-    "ModalityTokenCount",
-    "Part",
-    "PromptBlockedError",
-    "PromptFeedback",
-    "RecordedRequest",
-    "RecordingProxy",
-    "Redactor",
-    "ReplayError",
-    "ReplayServer",
-    "ResponseDecoder",
-    "ResponseMerger",
-    "SSEError",
-    "SSEProtocolError",
-    "SSEUsageError",
-    "SafetyRating",
-    "SearchEntryPoint",
-    "SecretLeakError",
-    "Segment",
-    "ServerError",
-    "TruncatedStreamError",
-    "UsageMetadata",
-    "WebChunk",
-    "__version__",
-    "aiter_chat_chunks",
-    "aiter_events",
-    "aiter_responses",
-    "check_finished",
-    "chunk_text",
-    "dumps_api_style",
-    "dumps_fixture",
-    "dumps_pretty",
-    "encode_json_array",
-    "encode_sse_event",
-    "error_body",
-    "fixture_from_har",
-    "fixture_stats",
-    "fixture_to_har",
-    "iter_chat_chunks",
     "iter_events",
     "iter_responses",
     "load_fixture",
-    "load_script",
-    "loads_fixture",
-    "merge_chat_chunks",
     "merge_responses",
     "parse",
-    "record_tee",
+    "RecordingProxy",
+    "ReplayServer",
     "save_fixture",
-    "split_http_head",
-    "to_genai",
+    "SSEError",
+    "SSEProtocolError",
+    "SSEUsageError",
 ]
+
+# Names that were top-level before the layers became subpackages: resolved on first use, kept for one release.
+_MOVED: dict[str, str] = {
+    "Blob": "gemini",
+    "Candidate": "gemini",
+    "ChatChunkDecoder": "gemini",
+    "ChatResult": "gemini",
+    "Chunk": "fixture",
+    "CitationMetadata": "gemini",
+    "CitationSource": "gemini",
+    "ClientError": "gemini",
+    "CodeExecutionResult": "gemini",
+    "Content": "gemini",
+    "DEFAULT_MAX_EVENT_SIZE": "parser",
+    "DEFAULT_PACE": "fixture",
+    "End": "fixture",
+    "Exchange": "fixture",
+    "ExchangeStats": "fixture",
+    "ExecutableCode": "gemini",
+    "Faults": "replay",
+    "FileData": "gemini",
+    "Finding": "replay",
+    "FixtureError": "fixture",
+    "FixtureStats": "fixture",
+    "FunctionCall": "gemini",
+    "FunctionResponse": "gemini",
+    "GeminiAPIError": "gemini",
+    "GeminiDecodeError": "gemini",
+    "GroundingChunk": "gemini",
+    "GroundingMetadata": "gemini",
+    "GroundingSupport": "gemini",
+    "HeadSplitter": "parser",
+    "HttpHead": "parser",
+    "JournalEntry": "replay",
+    "LoopbackServer": "server",
+    "MissingDependencyError": "gemini",
+    "ModalityTokenCount": "gemini",
+    "Part": "gemini",
+    "PromptBlockedError": "gemini",
+    "PromptFeedback": "gemini",
+    "RecordedRequest": "fixture",
+    "Redactor": "fixture",
+    "ReplayError": "server",
+    "ResponseDecoder": "gemini",
+    "ResponseMerger": "gemini",
+    "SafetyRating": "gemini",
+    "SearchEntryPoint": "gemini",
+    "SecretLeakError": "fixture",
+    "Segment": "gemini",
+    "ServerError": "gemini",
+    "TruncatedStreamError": "gemini",
+    "UsageMetadata": "gemini",
+    "WebChunk": "gemini",
+    "aiter_chat_chunks": "gemini",
+    "check_finished": "gemini",
+    "chunk_text": "gemini",
+    "dumps_api_style": "gemini",
+    "dumps_fixture": "fixture",
+    "dumps_pretty": "gemini",
+    "encode_json_array": "gemini",
+    "encode_sse_event": "gemini",
+    "error_body": "gemini",
+    "fixture_from_har": "fixture",
+    "fixture_stats": "fixture",
+    "fixture_to_har": "fixture",
+    "iter_chat_chunks": "gemini",
+    "load_script": "replay",
+    "loads_fixture": "fixture",
+    "merge_chat_chunks": "gemini",
+    "record_tee": "record",
+    "split_http_head": "parser",
+    "to_genai": "gemini",
+}
+
+
+def __getattr__(name: str) -> _Any:
+    if name in ("END_COMPLETE", "END_RESET", "END_TIMEOUT"):  # now the members of one enum, End
+        from .fixture import End
+
+        return End[name[4:]]
+    sub = _MOVED.get(name)
+    if sub is None:
+        raise AttributeError(f"module 'sse_toolkit' has no attribute {name!r}")
+    return getattr(_importlib.import_module(f"{__name__}.{sub}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_MOVED) | {"END_COMPLETE", "END_RESET", "END_TIMEOUT"})

@@ -1,6 +1,6 @@
 """Surface layer: ``python -m sse_toolkit`` runs the ``sse-toolkit`` command."""
 
-from ._cli import main
+from .cli import main
 
 if __name__ == "__main__":
     main()

@@ -37,8 +37,8 @@ from typing import Any
 
 import pytest
 
-from ._record_proxy import DEFAULT_UPSTREAM, RecordingProxy
-from ._replay_gemini import ReplayServer
+from .record._proxy import DEFAULT_UPSTREAM, RecordingProxy
+from .replay._app import ReplayServer
 
 __all__ = ["sse_replay", "sse_replay_host", "sse_replay_speed"]
 

@@ -1,5 +1,6 @@
-"""The layers of DESIGN.md hold: a module imports only from its own layer or lower ones, and the sans-IO
-layers (parser, gemini) import nothing that does I/O."""
+"""The layers of DESIGN.md hold: each layer is a subpackage; a module imports only from its own layer or
+lower ones; the sans-IO layers (parser, gemini) import nothing that does I/O; the server layer knows no
+fixture; no module imports another module's private (underscored) name."""
 
 from __future__ import annotations
 
@@ -10,68 +11,114 @@ import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "sse_toolkit"
 
-# Lower number = lower layer. A module's layer comes from its name.
-_LAYERS = [
-    ("parser", ("_exceptions", "_sse_", "_http_head", "_version")),
-    ("gemini", ("_gemini_",)),
-    ("fixture", ("_fixture_",)),
-    ("replay", ("_replay_", "_record_")),
-    ("surface", ("_cli", "pytest_plugin", "__main__", "__init__")),
-]
+# Lower number = lower layer. A module's layer is its subpackage; the top-level modules are the surface.
+_LAYERS = ["parser", "gemini", "fixture", "server", "replay", "record", "surface"]
+_RANK = {name: rank for rank, name in enumerate(_LAYERS)}
+# replay and record are one floor: neither imports the other.
+_RANK["record"] = _RANK["replay"]
+_TOP_LEVEL_BELOW_ALL = {"_version"}  # a leaf every layer may read
 _NO_IO = {"socket", "socketserver", "http", "ssl", "selectors", "subprocess", "threading", "urllib", "asyncio"}
 
 
-def _layer(module: str) -> int:
-    for rank, (_, prefixes) in enumerate(_LAYERS):
-        if module.startswith(prefixes):
-            return rank
-    raise AssertionError(f"module {module!r} belongs to no layer of DESIGN.md; name it after its layer")
+def _module_name(path: pathlib.Path) -> str:
+    """Dotted name inside the package: ``parser._parser``, ``cli``, ``__init__``."""
+    rel = path.relative_to(PACKAGE).with_suffix("")
+    return ".".join(rel.parts)
 
 
-def _imports(path: pathlib.Path) -> tuple[set[str], set[str]]:
-    """(package modules, other top-level modules) that ``path`` imports at any level."""
-    ours, others = set(), set()
+def _layer(module: str) -> str:
+    head = module.split(".")[0]
+    if head in _RANK and head != "surface":
+        return head
+    if head in _TOP_LEVEL_BELOW_ALL:
+        return "parser"
+    return "surface"
+
+
+def _resolve(importer: str, level: int, module: str | None) -> str:
+    """The dotted name inside the package that a relative import names."""
+    package = importer.split(".")[:-1]
+    if importer.endswith("__init__"):
+        package = importer.split(".")[:-1]
+    base = package[: len(package) - (level - 1)] if level > 1 else package
+    parts = base + (module.split(".") if module else [])
+    return ".".join(parts) or "__init__"
+
+
+def _imports(path: pathlib.Path) -> tuple[list[tuple[str, list[str]]], set[str]]:
+    """([(package module, names taken)], other top-level modules) that ``path`` imports at any level."""
+    me = _module_name(path)
+    ours: list[tuple[str, list[str]]] = []
+    others: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
-            if node.level:  # from ._x import y / from . import _x
-                if node.module:
-                    ours.add(node.module.split(".")[0])
+            names = [alias.name for alias in node.names]
+            if node.level:
+                target = _resolve(me, node.level, node.module)
+                if node.module is None:  # from . import x
+                    ours.extend((f"{target}.{n}".lstrip("."), []) for n in names)
                 else:
-                    ours.update(alias.name for alias in node.names)
+                    ours.append((target, names))
             elif node.module and node.module.split(".")[0] == "sse_toolkit":
-                ours.add(node.module.split(".")[1] if "." in node.module else "__init__")
+                ours.append((node.module.partition(".")[2] or "__init__", names))
             elif node.module:
                 others.add(node.module.split(".")[0])
         elif isinstance(node, ast.Import):
             for alias in node.names:
-                top = alias.name.split(".")[0]
+                top, _, rest = alias.name.partition(".")
                 if top == "sse_toolkit":
-                    ours.add(alias.name.split(".")[1] if "." in alias.name else "__init__")
+                    ours.append((rest or "__init__", []))
                 else:
                     others.add(top)
     return ours, others
 
 
-MODULES = sorted(p for p in PACKAGE.glob("*.py"))
+MODULES = sorted(PACKAGE.rglob("*.py"))
+IDS = [_module_name(p) for p in MODULES]
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.stem)
+def test_every_layer_is_a_subpackage() -> None:
+    for layer in _LAYERS[:-1]:
+        assert (PACKAGE / layer / "__init__.py").is_file(), f"layer {layer} has no subpackage"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=IDS)
 def test_module_imports_only_its_own_layer_or_lower(path: pathlib.Path) -> None:
-    rank = _layer(path.stem)
+    me = _module_name(path)
+    rank = _RANK[_layer(me)]
     ours, _ = _imports(path)
-    upward = sorted(m for m in ours if _layer(m) > rank)
-    assert not upward, f"{path.name} ({_LAYERS[rank][0]} layer) imports upper-layer modules {upward}"
+    wrong = sorted(
+        target
+        for target, _ in ours
+        if _RANK[_layer(target)] > rank or (_RANK[_layer(target)] == rank and _layer(target) != _layer(me))
+    )
+    assert not wrong, f"{me} ({_layer(me)} layer) imports modules of a higher or sibling layer: {wrong}"
 
 
-@pytest.mark.parametrize("path", [p for p in MODULES if _layer(p.stem) <= 1], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [p for p in MODULES if _layer(_module_name(p)) in ("parser", "gemini")], ids=str)
 def test_sans_io_layers_import_no_io_modules(path: pathlib.Path) -> None:
     _, others = _imports(path)
     assert not (others & _NO_IO), f"{path.name} is sans-IO but imports {sorted(others & _NO_IO)}"
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sorted((PACKAGE / "server").rglob("*.py")), ids=str)
+def test_server_layer_knows_no_fixture(path: pathlib.Path) -> None:
+    ours, _ = _imports(path)
+    assert not [t for t, _ in ours if _layer(t) in ("fixture", "gemini")], f"{path.name} imports {ours}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=IDS)
+def test_no_private_name_is_imported_across_modules(path: pathlib.Path) -> None:
+    ours, _ = _imports(path)
+    private = sorted(f"{t}.{n}" for t, names in ours for n in names if n.startswith("_") and n != "__version__")
+    assert not private, f"{_module_name(path)} imports private names {private}; export them or move the code"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=IDS)
 def test_module_docstring_names_its_layer_and_concern(path: pathlib.Path) -> None:
     doc = ast.get_docstring(ast.parse(path.read_text()))
-    assert doc, f"{path.name} has no module docstring saying which concern it holds"
+    assert doc, f"{path} has no module docstring saying which concern it holds"
     first = doc.splitlines()[0].lower()
-    assert "layer" in first or path.stem == "__init__", f"{path.name}: first line should name its layer: {first!r}"
+    assert "layer" in first or path.stem in ("__init__", "__main__", "_version"), (
+        f"{_module_name(path)}: first line should name its layer: {first!r}"
+    )

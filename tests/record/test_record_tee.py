@@ -1,0 +1,170 @@
+"""The tee, ``CMD | sse-record --out FILE``: stdin reaches stdout unchanged and at once, and the recording
+keeps the bytes, their timing (+-50 ms), ``curl -i`` status and headers (redacted), and breaks."""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from _record_upstream import Script, Upstream
+from sse_toolkit import End, load_fixture
+from sse_toolkit.cli import record_main
+from sse_toolkit.fixture._redact import REDACTED
+
+SSE_RECORD = str(Path(sys.executable).parent / "sse-record")
+EVENTS = [b"data: one\r\n\r\n", b"data: two\r\n\r\n", b"data: three\r\n\r\n", b"data: four\r\n\r\n"]
+CURL_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nSet-Cookie: sid=tee-cookie-secret-1; Path=/\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n"
+)
+
+
+def _read_exactly(fd: int, size: int, timeout: float = 5.0) -> bytes:
+    data = b""
+    deadline = time.monotonic() + timeout
+    while len(data) < size:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            break
+        piece = os.read(fd, size - len(data))
+        if not piece:
+            break
+        data += piece
+    return data
+
+
+def _tee(out: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([SSE_RECORD, "--out", str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+def _feed_live(process: subprocess.Popen[bytes], pieces: list[tuple[float, bytes]]) -> list[float]:
+    """Write each piece after its delay and insist it is on stdout before the next one is written."""
+    assert process.stdin is not None and process.stdout is not None
+    sent = []
+    for delay, piece in pieces:
+        time.sleep(delay)
+        sent.append(time.monotonic())
+        process.stdin.write(piece)
+        process.stdin.flush()
+        assert _read_exactly(process.stdout.fileno(), len(piece)) == piece
+    return sent
+
+
+def test_tee_copies_each_piece_at_once_and_records_bytes_and_gaps(tmp_path) -> None:
+    out = tmp_path / "tee.sse"
+    process = _tee(out)
+    delays = [0.0, 0.15, 0.05, 0.1]
+    sent = _feed_live(process, list(zip(delays, EVENTS)))
+    _, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    exchange = load_fixture(out).exchanges[0]
+    assert exchange.body == b"".join(EVENTS)
+    assert [chunk.data for chunk in exchange.chunks] == EVENTS
+    assert exchange.end == End.COMPLETE and exchange.request is None
+    # From the second piece on: the first was written while the tee was still starting up.
+    times = [chunk.t for chunk in exchange.chunks][1:]
+    sent = sent[1:]
+    for recorded, expected in zip([b - a for a, b in zip(times, times[1:])], [b - a for a, b in zip(sent, sent[1:])]):
+        assert abs(recorded - expected) <= 0.05
+    assert b"4 chunks" in err
+
+
+def test_curl_i_heads_are_recorded_as_status_and_headers_and_passed_through(tmp_path) -> None:
+    out = tmp_path / "heads.sse"
+    process = _tee(out)
+    _feed_live(process, [(0, b"HTTP/1.1 100 Continue\r\n\r\n" + CURL_HEAD), (0.05, EVENTS[0]), (0.05, EVENTS[1])])
+    process.communicate(timeout=10)
+    exchange = load_fixture(out).exchanges[0]
+    assert (exchange.status, exchange.reason) == (200, "OK")
+    assert exchange.header("Content-Type") == "text/event-stream"
+    assert exchange.header("Set-Cookie") == f"sid={REDACTED}; Path=/"
+    assert exchange.header("Transfer-Encoding") is None  # curl already removed the chunking
+    assert exchange.body == EVENTS[0] + EVENTS[1]
+    assert exchange.head_t is not None and exchange.head_t <= exchange.chunks[0].t
+    assert b"tee-cookie-secret-1" not in out.read_bytes()
+
+
+def test_a_body_shorter_than_content_length_is_recorded_as_a_break(tmp_path) -> None:
+    head = b"HTTP/2 200\r\ncontent-type: text/event-stream\r\ncontent-length: 1000\r\n\r\n"
+    result = CliRunner().invoke(record_main, ["--out", str(tmp_path / "short.sse")], input=head + EVENTS[0])
+    assert result.exit_code == 0, result.output
+    exchange = load_fixture(tmp_path / "short.sse").exchanges[0]
+    assert (exchange.body, exchange.end) == (EVENTS[0], End.RESET)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_tee_keeps_what_came_as_a_break(tmp_path, sig: int) -> None:
+    out = tmp_path / "cut.sse"
+    process = _tee(out)
+    _feed_live(process, [(0, EVENTS[0]), (0.02, EVENTS[1])])
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    exchange = load_fixture(out).exchanges[0]
+    assert (exchange.body, exchange.end) == (EVENTS[0] + EVENTS[1], End.RESET)
+
+
+def test_a_reader_that_leaves_does_not_stop_the_recording(tmp_path) -> None:
+    out = tmp_path / "head.sse"
+    body = b"".join(EVENTS) * 2000
+    shell = f"printf '' | cat - {tmp_path / 'in'} | {SSE_RECORD} --out {out} | head -c 10 >/dev/null"
+    (tmp_path / "in").write_bytes(body)
+    subprocess.run(["sh", "-c", shell], check=True, timeout=20)
+    assert load_fixture(out).exchanges[0].body == body
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+@pytest.mark.parametrize("include", [False, True], ids=["curl -N", "curl -i"])
+def test_curl_piped_into_the_tee(tmp_path, include: bool) -> None:
+    # Event 2 waits until event 1 came out of the tee, so the tee is surely running when the timed part
+    # (a 0.2 s pause before event 3) flows.
+    tee_is_live = threading.Event()
+    script = Script([(0, EVENTS[0]), (0, EVENTS[1]), (0.2, EVENTS[2])], wait_for={1: tee_is_live})
+    out = tmp_path / "curl.sse"
+    with Upstream(script) as up:
+        flags = "-sNi" if include else "-sN"
+        process = subprocess.Popen(["sh", "-c", f"curl {flags} {up.url}/stream | {SSE_RECORD} --out {out}"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert process.stdout is not None
+        seen = b""
+        while not seen.endswith(EVENTS[0]) and (piece := process.stdout.read1(65536)):
+            seen += piece
+        tee_is_live.set()
+        rest, err = process.communicate(timeout=20)
+    stdout = seen + rest
+    assert process.returncode == 0, err
+    exchange = load_fixture(out).exchanges[0]
+    assert exchange.body == script.body
+    if include:
+        assert stdout.startswith(b"HTTP/1.1 200 OK\r\n") and stdout.endswith(script.body)
+        assert exchange.header("Content-Disposition") == "attachment"
+    else:
+        assert stdout == script.body
+    assert [chunk.data for chunk in exchange.chunks][-2:] == EVENTS[1:3]
+    last, before = exchange.chunks[-1].t, exchange.chunks[-2].t
+    assert last is not None and before is not None
+    assert abs(last - before - 0.2) <= 0.05  # the pause was recorded
+
+
+def test_without_a_pipe_on_stdin_sse_record_is_a_proxy(tmp_path) -> None:
+    # stdin is /dev/null (a background job): proxy mode, with the Gemini host as the default upstream,
+    # which is never contacted because no request is made.
+    process = subprocess.Popen([SSE_RECORD, "--out", str(tmp_path / "p.sse")], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith(b"http://127.0.0.1:")
+    process.terminate()
+    _, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    assert not (tmp_path / "p.sse").exists()
