@@ -1,16 +1,18 @@
-"""Replay layer: the loopback HTTP/1.1 server (lifecycle, one event loop, paced chunked streaming, abrupt close).
+"""Server layer: the loopback HTTP/1.1 server (lifecycle, one event loop, paced chunked streams, abrupt ends).
 
 Strategy: ONE thread runs a ``selectors`` loop that accepts connections, reads and parses requests (the
-sans-IO :mod:`._replay_http`), calls the handler and writes every response at its time, all without
-blocking: a timer heap holds the instant each waiting stream's next piece is due. Under a burst of 100
-requests in the same instant nothing waits for the GIL or a thread switch: each request costs only its own
-parse, routing and write, one after another (a thread per connection spent ~0.3 ms a request switching
-between 100 threads; see bench/bench_server.py for the figures).
+sans-IO :mod:`._http`), calls the handler and writes every response at its time, all without blocking: a
+timer heap holds the instant each waiting stream's next piece is due. Under a burst of 100 requests in the
+same instant nothing waits for the GIL or a thread switch: each request costs only its own parse, routing
+and write, one after another (a thread per connection spent far more switching between 100 threads; see
+bench/bench_server.py for the figures).
   * each body piece of a :class:`Reply` is sent as ONE HTTP/1.1 chunk in ONE write (TCP_NODELAY is set, so
     it leaves at once), at its own time offset after the request's first byte arrived (the kernel's receive
     stamp, SO_TIMESTAMPNS, where there is one); the head goes in the same write as a first piece due at once;
   * epoll waits in whole milliseconds, so the loop waits for the last fraction of one with a sleep: a piece
-    leaves within tens of microseconds of its time when the loop is free;
+    leaves within tens of microseconds of its time when the loop is free; and it never waits longer than
+    ``_MAX_WAIT`` at a time, so a piece due in a thousand years (or at infinity) is a timer like another
+    (epoll takes at most 2**31 - 1 ms, about 24.8 days; more raised OverflowError on the loop thread);
   * what a client's send buffer does not take waits for that socket to be writable, and the stream goes on
     only once it drained (a client that reads slowly holds up no one, and a 1 GiB fixture replayed at
     speed 0 is read from disk as it is sent); a write that cannot progress for ``_IDLE_TIMEOUT`` ends it;
@@ -18,34 +20,51 @@ between 100 threads; see bench/bench_server.py for the figures).
     ``0\\r\\n\\r\\n`` chunk; a reset closes with ``SO_LINGER 0`` (a TCP RST, as a broken upstream gives)
     once the client has acknowledged every byte sent, since SO_LINGER 0 discards an unsent send queue;
   * a client that leaves mid-stream (EPIPE/ECONNRESET) ends that connection quietly, and the body iterable
-    is closed (a fixture streamed from disk closes its file); anything else raised by the handler is
-    collected and re-raised by :meth:`LoopbackServer.check` (as pytest-httpserver's ``HTTPServerBase`` does).
+    is closed (a fixture streamed from disk closes its file).
+
+One request never stops the server: anything raised while reading, routing or answering a request (the
+parser, the handler, building the reply's head, reading its body, writing) is collected (re-raised by
+:meth:`LoopbackServer.check`, as pytest-httpserver's ``HTTPServerBase`` does) and ends THAT connection: with
+an answer when none of the response was sent yet (400 when reading the request failed, else 500), by
+closing it otherwise. Whatever escapes one connection's handling is caught by the loop's turn.
 
 A handler with a true ``cpu_only`` attribute promises never to wait for the network (the replay app): the
 loop calls it. Any other handler (the recorder's proxy, which waits for its upstream) runs on a thread of
 its own per request, which writes with blocking writes and sleeps and hands the connection back to the
 loop when the response is over.
 
-Limits (attributes of :class:`LoopbackServer`, set before ``start``): the listen backlog is ``backlog``
-(1024: hundreds of clients may connect in the same millisecond; the stdlib default of 5 makes the kernel
-drop their SYNs, which the clients retry only after a second); at most ``max_connections`` (1024, and
-never more than the process's descriptor limit less 64) connections are open at once, one over that gets
-``503`` at once (should accept() still fail for want of a descriptor, accepting pauses for 0.1 s); the
-request line and headers must arrive within ``header_timeout`` seconds (10) of the connection opening (or
-of the previous response on a kept-alive connection), else the connection is closed, and a body must keep
-coming (``_IDLE_TIMEOUT``); the head may hold at most ``max_head`` bytes (64 KiB; over it, or over 100
-header lines, or one line over 64 KiB: ``431``); a body over ``max_body`` bytes (64 MiB) gets ``413``; a
-request line that is not HTTP gets ``400``. Request paths are never used as file names: the handler picks among fixtures loaded at start.
+Limits (attributes of :class:`LoopbackServer`, set before ``start``):
+  * ``backlog`` (1024): hundreds of clients may connect in the same millisecond; the stdlib default of 5
+    makes the kernel drop their SYNs, which the clients retry only after a second;
+  * ``max_connections`` (1024, and never more than the process's descriptor limit less 64) open at once.
+    At the cap a new connection takes the place of the one that has waited longest for (the rest of) a
+    request, if any (an idle kept-alive connection, a slow sender: it gets ``503`` and is closed), so that
+    slow senders cannot lock others out; when every connection is being answered, the new one gets
+    ``503``, and then our side is shut and its input drained before closing, so that the client reads the
+    503 instead of a reset (should accept() still fail for want of a descriptor, accepting pauses 0.1 s);
+  * ``header_timeout`` (10 s): the request line and headers must have arrived this long after the
+    connection opened (or the previous response ended), else the connection is closed;
+  * ``request_timeout`` (30 s): the whole request, head and body, must have arrived this long after its
+    first byte; a deadline, not an idle timer restarted by each byte (a body trickled one byte every few
+    seconds would hold its connection for ever); a late body gets ``408``;
+  * ``max_head`` (64 KiB; over it, or over 100 header lines, or one line over 64 KiB: ``431``) and
+    ``max_body`` (64 MiB: ``413``); a request that is not HTTP/1.x as RFC 9112 frames it gets ``400``;
+  * the request log :attr:`LoopbackServer.requests` keeps the last 10,000 requests, each body cut to
+    ``log_body_limit`` bytes (1 MiB, with a marker saying how much was dropped), all bodies together at
+    most ``log_total_limit`` bytes (64 MiB; the oldest requests go first).
+Request paths are never used as file names: the handler picks among fixtures loaded at start.
 
 What to answer is not decided here: a server gets a handler ``ReplayRequest -> Reply``. The Gemini replay
-app (``_replay_gemini``) and the recorder's proxy are such handlers. ``Reply.chunks`` may be a lazy iterable
-(a proxy yields pieces as they arrive, with ``t=None`` for "now") and may raise :class:`AbruptClose`.
+app and the recorder's proxy are such handlers. ``Reply.chunks`` may be a lazy iterable (a proxy yields
+pieces as they arrive, with ``t=None`` for "now") and may raise :class:`AbruptClose`.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
+import enum
 import heapq
 import ipaddress
 import itertools
@@ -62,10 +81,8 @@ from typing import TYPE_CHECKING
 
 from ..parser._exceptions import SSEError
 from ._http import (
-    CLOSE,
-    DONE,
-    RESET,
     AbruptClose,
+    Finish,
     Handler,
     ParsedRequest,
     Refusal,
@@ -83,24 +100,29 @@ if TYPE_CHECKING:
 __all__ = [
     "AbruptClose",
     "Handler",
-    "is_loopback",
     "LoopbackServer",
     "ReplayError",
     "ReplayRequest",
     "Reply",
     "ServerLifecycle",
     "ServerStopped",
+    "is_loopback",
 ]
 
 # Errors that only mean "the client went away"; they end one connection, never the server.
 _CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
-# A body that stops coming, or a response the client stops reading, for this long ends the connection.
+# A response the client stops reading for this long ends the connection (and a worker thread's socket
+# operations time out after it).
 _IDLE_TIMEOUT = 30.0
+# The longest the loop waits in select at a time: a timer due later (a piece at 1e9 s, at infinity) is then
+# just waited for again. epoll takes at most 2**31 - 1 ms; a wake-up a minute costs nothing.
+_MAX_WAIT = 60.0
 _MAX_LOGGED = 10_000  # requests kept in LoopbackServer.requests
+_MAX_ERRORS = 1000  # errors kept for check(); more are counted (a fault that repeats must not grow memory)
 # Pieces stepped are written together, back to back, at the end of each turn of the loop or once the first
-# of them has waited _BATCH seconds. Under a burst of 100 requests this cut the time to answer them all by
-# about a quarter (the last first event 11-20 -> 7-10 ms): every write to a client that sleeps wakes it (an
-# interrupt to the other CPU, costly in a VM), and writes in a row reach a client that is still awake.
+# of them has waited _BATCH seconds. Under a burst of requests this shortens the time to answer them all
+# (bench/bench_server.py measures it): every write to a client that sleeps wakes it (an interrupt to the
+# other CPU, costly in a VM), and writes in a row reach a client that is still awake.
 _BATCH = 0.001
 # How long a reset waits for the client to acknowledge what was sent (a stalled reader: reset anyway),
 # polling every _LINGER_POLL seconds; how long a closing connection's unread input is drained (see _drain).
@@ -110,6 +132,9 @@ _DRAIN_TIME = 1.0
 _READ_SIZE = 65536
 _ACCEPT_PAUSE = 0.1  # out of descriptors: how long accepting pauses before the next try
 _FD_RESERVE = 64  # descriptors kept for everything but client connections (fixtures, the process's own)
+# Connections refused over the cap that are shut and drained (so that the 503 is read, not reset) besides
+# the cap; beyond that many at once (a flood of connections) they are closed at once. Half the reserve.
+_OVERFLOW_DRAINS = _FD_RESERVE // 2
 # Benchmark hook, off unless the environment names a file: every timed chunk's (due, written) instants on
 # the time.monotonic clock are kept in memory and written there as JSON when the server stops, so that
 # bench/bench_server.py can tell the server's own lateness from its client's. Off, it costs a None check.
@@ -185,36 +210,80 @@ def _unsent(sock: socket.socket) -> int:
         return 0
 
 
-# What a connection is doing; the loop's timer for it (one at most) means something different in each.
-_READING = "reading"  # waiting for (the rest of) a request; timer: the head or body deadline
-_WAITING = "waiting"  # a response waits for its next piece's instant; timer: that instant
-_SENDING = "sending"  # written bytes wait for the socket to take them; timer: the stall deadline
-_THREAD = "thread"  # a worker thread has the socket; no timer
-_LINGER = "linger"  # a reset waits for the client to acknowledge what was sent; timer: the next poll
-_DRAIN = "drain"  # closing: our side is shut, unread input is read and dropped; timer: the drain deadline
-_CLOSED = "closed"
+class _State(enum.Enum):
+    """What a connection is doing; the loop's timer for it (one at most) means something different in each."""
+
+    READING = "reading"  # waiting for (the rest of) a request; timer: the head or whole-request deadline
+    WAITING = "waiting"  # a response waits for its next piece's instant; timer: that instant
+    SENDING = "sending"  # written bytes wait for the socket to take them; timer: the stall deadline
+    THREAD = "thread"  # a worker thread has the socket; no timer
+    LINGER = "linger"  # a reset waits for the client to acknowledge what was sent; timer: the next poll
+    DRAIN = "drain"  # closing: our side is shut, unread input is read and dropped; timer: the drain deadline
+    CLOSED = "closed"
+
+
+def _canned(status: int, reason: str, message: str, *extra: str) -> bytes:
+    """A whole short answer that closes the connection, for when no :class:`ReplyWriter` can be trusted
+    (or none is needed): it fits any socket's send buffer in one write (a long message is cut)."""
+    body = f"sse-replay: {message[:500]}\n".encode("utf-8", "replace")
+    head = [f"HTTP/1.1 {status} {reason}", "Content-Type: text/plain", *extra]
+    head += [f"Content-Length: {len(body)}", "Connection: close"]
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace") + body
+
+
+_FULL = _canned(503, "Service Unavailable", "over the connection limit, try again", "Retry-After: 1")
+_YIELDED = _canned(
+    503,
+    "Service Unavailable",
+    "the server is full and this connection was still waiting for a request",
+    "Retry-After: 1",
+)
+_LATE = _canned(408, "Request Timeout", "the request body did not arrive in time")
 
 
 class _Conn:
     """One client connection as the loop sees it."""
 
-    __slots__ = ("after", "arrived", "deadline", "due", "events", "fd", "keep_alive", "method", "out", "reader",
-                 "sock", "state", "timer", "wait", "writer")
+    __slots__ = (
+        "after",
+        "arrived",
+        "deadline",
+        "due",
+        "events",
+        "fd",
+        "head_by",
+        "keep_alive",
+        "method",
+        "out",
+        "overflow",
+        "reader",
+        "sent",
+        "sock",
+        "started",
+        "state",
+        "timer",
+        "wait",
+        "writer",
+    )
 
     def __init__(self, sock: socket.socket, reader: RequestReader) -> None:
         self.sock = sock
         self.fd = sock.fileno()
         self.reader = reader
-        self.state = _READING
+        self.state = _State.READING
         self.events = 0  # what the selector watches for
         self.deadline = 0.0  # see the states
         self.timer = 0.0  # the instant of its live entry in the loop's heap (0: none; -1: in ``ready``)
-        self.arrived: float | None = None  # when the current request's first byte came
+        self.arrived: float | None = None  # when the current request's first byte came (the pace's zero)
+        self.started = 0.0  # when the loop saw the current request's first byte (0: none yet)
+        self.head_by = 0.0  # when the current request's head must have come (the idle deadline)
+        self.sent = False  # bytes of the current response were written (an error can no longer answer)
+        self.overflow = False  # refused over the cap, draining: not counted against it
         self.keep_alive = False
         self.method = "GET"
         self.writer: ReplyWriter | None = None
         self.out: collections.deque[bytes] = collections.deque()  # written, not yet taken by the socket
-        self.after: str | None = None  # once ``out`` drained: DONE/CLOSE/RESET, or None to step the writer
+        self.after: Finish | None = None  # once ``out`` drained: how the response ends, or None to step
         self.wait: float | None = None  # then: when the writer's next piece is due (None: at once)
         self.due: list[float] = []  # the due instants of the timed pieces in ``out`` (the lateness hook)
 
@@ -246,12 +315,16 @@ class _Loop:
         self._wake_out.setblocking(False)
         self.selector.register(self._wake_in, selectors.EVENT_READ, "wake")
         self.conns: dict[int, _Conn] = {}  # every open connection, the loop's and the threads'
+        # Connections by when they began to wait for (the rest of) a request, oldest first: at the cap the
+        # first that still waits yields its place. Entries of connections that moved on are skipped then.
+        self.reading: dict[int, _Conn] = {}
+        self.overflow = 0  # connections refused over the cap that are draining (see _OVERFLOW_DRAINS)
         self.timers: list[tuple[float, int, _Conn]] = []
         self.ready: collections.deque[_Conn] = collections.deque()  # to go on with in the next turn
         self.unflushed: list[_Conn] = []  # stepped, their pieces not yet written (see _BATCH)
         self.unflushed_since = 0.0
         self._order = itertools.count()
-        self.handed_back: collections.deque[tuple[_Conn, str]] = collections.deque()
+        self.handed_back: collections.deque[tuple[_Conn, Finish]] = collections.deque()
         self.lock = threading.Lock()  # guards ``handed_back`` and ``closed`` against the worker threads
         self.closed = False
         self.buffer = bytearray(_READ_SIZE)
@@ -276,28 +349,37 @@ class _Loop:
         stopping = self.owner._stopping
         try:
             while not stopping.is_set():
-                for key, mask in self.selector.select(self._timeout()):
-                    conn = key.data
-                    if conn is None:
-                        self._accept()
-                    elif conn == "wake":
-                        self._take_handed_back()
-                    else:
-                        if mask & selectors.EVENT_WRITE and conn.state == _SENDING:
-                            self._flush(conn)
-                        if mask & selectors.EVENT_READ and conn.state in (_READING, _DRAIN):
-                            self._read(conn)
-                    self._flush_if_due()
-                if self.accept_paused and time.monotonic() >= self.accept_paused:
-                    self.accept_paused = 0.0
-                    self.selector.register(self.socket, selectors.EVENT_READ, None)
-                self._fire_timers()
-                self._run_ready()
-                self._flush_all()
-        except BaseException as exc:  # noqa: BLE001 - a bug here must surface in check(), not vanish
+                try:
+                    self._turn()
+                except Exception as exc:  # outside any one connection's handling: reported, the loop goes on
+                    self.owner._record_error(exc)
+        except BaseException as exc:
             self.owner._record_error(exc)
         finally:
             self._close_all()
+
+    def _turn(self) -> None:
+        for key, mask in self.selector.select(self._timeout()):
+            conn = key.data
+            if conn is None:
+                self._accept()
+            elif conn == "wake":
+                self._take_handed_back()
+            else:
+                try:
+                    if mask & selectors.EVENT_WRITE and conn.state is _State.SENDING:
+                        self._flush(conn)
+                    if mask & selectors.EVENT_READ and conn.state in (_State.READING, _State.DRAIN):
+                        self._read(conn)
+                except Exception as exc:
+                    self._fail(conn, exc)
+            self._flush_if_due()
+        if self.accept_paused and time.monotonic() >= self.accept_paused:
+            self.accept_paused = 0.0
+            self.selector.register(self.socket, selectors.EVENT_READ, None)
+        self._fire_timers()
+        self._run_ready()
+        self._flush_all()
 
     def _timeout(self) -> float | None:
         """How long select may wait. epoll counts whole milliseconds (rounding up), so the last fraction of
@@ -309,7 +391,7 @@ class _Loop:
             due.append(self.accept_paused)
         if not due:
             return None
-        delay = min(due) - time.monotonic()
+        delay = min(min(due) - time.monotonic(), _MAX_WAIT)
         if delay >= 0.001:
             return (int(delay * 1000) - 0.5) / 1000  # rounds up to that many whole milliseconds
         if delay > 0:
@@ -327,21 +409,28 @@ class _Loop:
             if conn.timer != -1.0:
                 continue
             conn.timer = 0.0
-            if conn.state == _WAITING:
-                self._advance(conn)
-            elif conn.state == _READING:
-                self._take_request(conn)
-                if conn.state == _READING and conn.timer == 0.0:  # part of a request waits: its deadline holds
-                    self._schedule(conn, conn.deadline)
+            try:
+                if conn.state is _State.WAITING:
+                    self._advance(conn)
+                elif conn.state is _State.READING:
+                    self._take_request(conn)
+                    if conn.state is _State.READING:  # part of a request waits: its deadline holds
+                        self._set_deadline(conn)
+            except Exception as exc:
+                self._fail(conn, exc)
             self._flush_if_due()
 
     def _schedule(self, conn: _Conn, when: float) -> None:
+        if when != when:  # NaN: never due by comparison, it would sit atop the heap for ever; due now
+            when = time.monotonic()
         conn.timer = when
         heapq.heappush(self.timers, (when, next(self._order), conn))
         if len(self.timers) > 2 * len(self.conns) + 1024:
             # Replaced entries wait in the heap until their time (each kept-alive request leaves its head
             # deadline behind): drop them, so that the heap stays proportional to the open connections.
-            self.timers[:] = [e for e in self.timers if e[2].timer == e[0] and e[2].state != _CLOSED]
+            self.timers[:] = [
+                e for e in self.timers if e[2].timer == e[0] and e[2].state is not _State.CLOSED
+            ]
             heapq.heapify(self.timers)
 
     def _fire_timers(self) -> None:
@@ -349,18 +438,23 @@ class _Loop:
         now = time.monotonic()
         while timers and timers[0][0] <= now:
             when, _, conn = heapq.heappop(timers)
-            if conn.timer != when or conn.state == _CLOSED:
+            if conn.timer != when or conn.state is _State.CLOSED:
                 continue  # replaced by a later one
             conn.timer = 0.0
-            if conn.state == _WAITING:
-                self._advance(conn)
-            elif conn.state == _LINGER:
-                self._linger(conn)
-            elif conn.state in (_READING, _SENDING, _DRAIN):
-                if now >= conn.deadline:
-                    self._close(conn)  # no head, no body, no progress in time; or drained long enough
-                else:
-                    self._schedule(conn, conn.deadline)
+            try:
+                if conn.state is _State.WAITING:
+                    self._advance(conn)
+                elif conn.state is _State.LINGER:
+                    self._linger(conn)
+                elif conn.state in (_State.READING, _State.SENDING, _State.DRAIN):
+                    if now < conn.deadline:
+                        self._schedule(conn, conn.deadline)
+                    elif conn.state is _State.READING and conn.reader.head_done:
+                        self._answer_and_drain(conn, _LATE)  # the body did not come in time: say so
+                    else:
+                        self._close(conn)  # no head in time, no progress, or drained long enough
+            except Exception as exc:
+                self._fail(conn, exc)
             self._flush_if_due()
             now = time.monotonic()
 
@@ -374,6 +468,36 @@ class _Loop:
         else:
             self.selector.modify(conn.sock, events, conn)
         conn.events = events
+
+    # -- one connection's failure ------------------------------------------------------------------
+    def _fail(self, conn: _Conn, exc: Exception) -> None:
+        """Something raised while handling ``conn``: report it and end that connection, with an answer if
+        none of the response was sent yet (400 when the request could not be read, else 500)."""
+        self.owner._record_error(exc)
+        if conn.state in (_State.CLOSED, _State.THREAD):
+            return  # closed already, or the worker thread's to end
+        try:
+            if conn.sent or conn.state in (_State.DRAIN, _State.LINGER):
+                self._close(conn)
+            elif conn.state is _State.READING:
+                self._answer_and_drain(conn, _canned(400, "Bad Request", f"cannot read the request: {exc}"))
+            else:
+                self._answer_and_drain(conn, _canned(500, "Internal Server Error", f"internal error: {exc}"))
+        except Exception as again:  # the answer failed too: close, whatever state it was left in
+            self.owner._record_error(again)
+            self._close(conn)
+
+    def _answer_and_drain(self, conn: _Conn, answer: bytes) -> None:
+        """Send a short closing ``answer`` (any response in progress is dropped), then shut and drain."""
+        if conn.writer is not None:
+            writer, conn.writer = conn.writer, None
+            self._close_body(writer)
+        conn.out.clear()
+        conn.after = None
+        with contextlib.suppress(OSError):
+            conn.sock.send(answer)
+        conn.sent = True
+        self._drain(conn)
 
     # -- accepting and reading ---------------------------------------------------------------------
     def _accept(self) -> None:
@@ -389,32 +513,99 @@ class _Loop:
                 self.selector.unregister(self.socket)  # a listening socket stays readable: no busy loop
                 self.accept_paused = time.monotonic() + _ACCEPT_PAUSE
                 return
-            if len(self.conns) >= min(owner.max_connections, self.fd_cap):
-                # Over the limit: a short 503 (it fits any send buffer), then close.
-                with contextlib.suppress(OSError):
-                    sock.setblocking(False)
-                    sock.send(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n"
-                              b"Connection: close\r\n\r\n")
+            try:
+                conn = self._take(sock)
+            except Exception as exc:  # before the connection was the loop's: only its socket to close
+                owner._record_error(exc)
                 sock.close()
                 continue
-            sock.setblocking(False)
-            if not _NODELAY_INHERITED:
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = _Conn(sock, RequestReader(owner.max_head, owner.max_body))
-            self.conns[conn.fd] = conn
-            self._await_request(conn)
-            self._read(conn)  # under a burst the request came with the connection: answer it now
+            if conn is not None:
+                try:
+                    self._await_request(conn)
+                    self._read(conn)  # under a burst the request came with the connection: answer it now
+                except Exception as exc:
+                    self._fail(conn, exc)
             self._flush_if_due()
 
+    def _take(self, sock: socket.socket) -> _Conn | None:
+        """A new connection, or None when the cap left no room for it (it got a 503)."""
+        sock.setblocking(False)
+        owner = self.owner
+        full = len(self.conns) - self.overflow >= min(owner.max_connections, self.fd_cap)
+        if full and not self._make_room():
+            self._refuse_over_cap(sock, _FULL)
+            return None
+        if not _NODELAY_INHERITED:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = _Conn(sock, RequestReader(owner.max_head, owner.max_body))
+        self.conns[conn.fd] = conn
+        return conn
+
+    def _make_room(self) -> bool:
+        """At the cap: the connection that has waited longest for (the rest of) a request yields its place
+        (a 503, then closed). False when every connection is being answered."""
+        reading = self.reading
+        while reading:
+            fd = next(iter(reading))
+            conn = reading.pop(fd)
+            if conn.state is _State.READING and self.conns.get(fd) is conn:
+                self.conns.pop(fd)
+                self._watch(conn, 0)
+                conn.state = _State.CLOSED  # its timer entries are stale from now on
+                conn.reader.discard()
+                self._refuse_over_cap(conn.sock, _YIELDED)
+                return True
+        return False
+
+    def _refuse_over_cap(self, sock: socket.socket, answer: bytes) -> None:
+        """Answer ``answer`` (a 503) to a connection the cap leaves no room for, and shut our side. It is
+        then drained before closing (closing with unread input sends a RST, which can destroy the 503
+        before the client reads it), unless _OVERFLOW_DRAINS are draining already: then it is closed now,
+        after reading what it has sent so far."""
+        if self.overflow < _OVERFLOW_DRAINS:
+            conn = _Conn(sock, RequestReader(0, 0))
+            conn.overflow = True
+            self.overflow += 1
+            self.conns[conn.fd] = conn
+            self._answer_and_drain(conn, answer)
+            return
+        with contextlib.suppress(OSError):
+            for _ in range(16):  # bounded: a client that floods us is not read for ever
+                if not sock.recv(_READ_SIZE):
+                    break
+        with contextlib.suppress(OSError):
+            sock.send(answer)
+            sock.shutdown(socket.SHUT_WR)
+        sock.close()
+
     def _await_request(self, conn: _Conn) -> None:
-        conn.state = _READING
-        conn.deadline = time.monotonic() + self.owner.header_timeout
-        self._schedule(conn, conn.deadline)
+        conn.state = _State.READING
+        conn.sent = False
+        now = time.monotonic()
+        conn.head_by = now + self.owner.header_timeout
+        conn.started = 0.0 if conn.reader.idle else now  # a pipelined request: its bytes are here already
+        conn.deadline = 0.0
+        self.reading.pop(conn.fd, None)
+        self.reading[conn.fd] = conn
+        self._set_deadline(conn)
+
+    def _set_deadline(self, conn: _Conn) -> None:
+        """The instant the request being read must have come by: its head by ``head_by``, and all of it
+        within ``request_timeout`` of its first byte. Never restarted by a byte that comes."""
+        deadline = conn.head_by
+        if conn.started:
+            whole = conn.started + self.owner.request_timeout
+            deadline = whole if conn.reader.head_done else min(deadline, whole)
+        conn.deadline = deadline
+        # No timer (0), or one due after the deadline: schedule it. A timer due before it fires first and
+        # then finds the deadline; one in ``ready`` (-1) gets its deadline scheduled there.
+        if conn.timer == 0.0 or deadline < conn.timer:
+            self._schedule(conn, deadline)
 
     def _read(self, conn: _Conn) -> None:
         try:
-            if conn.state == _READING and conn.reader.idle:
+            if conn.state is _State.READING and conn.reader.idle:
                 got, stamp = _receive(conn.sock, self.buffer)
                 data = bytes(memoryview(self.buffer)[:got])
                 if got:
@@ -428,17 +619,20 @@ class _Loop:
             self._close(conn)
             return
         if not data:
-            if conn.timer == -1.0:  # a pipelined request waits in the reader: answer it first (EOF comes again)
+            if (
+                conn.timer == -1.0
+            ):  # a pipelined request waits in the reader: answer it first (EOF comes again)
                 return
             self._close(conn)  # the client closed (mid-head, or between requests)
             return
-        if conn.state == _DRAIN:
+        if conn.state is _State.DRAIN:
             return
+        if not conn.started:
+            conn.started = conn.arrived or time.monotonic()
         conn.reader.feed(data)
-        if conn.reader.head_done:  # a body must keep coming, not arrive within the head's deadline
-            conn.deadline = time.monotonic() + _IDLE_TIMEOUT
         self._take_request(conn)
-        if conn.state == _READING:
+        if conn.state is _State.READING:
+            self._set_deadline(conn)
             self._watch(conn, selectors.EVENT_READ)
 
     def _take_request(self, conn: _Conn) -> None:
@@ -460,10 +654,11 @@ class _Loop:
     def _dispatch(self, conn: _Conn, parsed: ParsedRequest) -> None:
         owner = self.owner
         arrived, conn.arrived = conn.arrived or time.monotonic(), None
+        conn.state = _State.WAITING  # from here on a failure is the answer's (500), not the request's (400)
+        conn.keep_alive, conn.method = parsed.keep_alive, parsed.method
         path, _, query = parsed.target.partition("?")
         request = ReplayRequest(parsed.method, path, query, parsed.headers, parsed.body)
         owner._log_request(request)
-        conn.keep_alive, conn.method = parsed.keep_alive, parsed.method
         self._watch(conn, 0)  # nothing is read while answering (a pipelined request waits in the reader)
         if not getattr(owner.handler, "cpu_only", False):
             self._to_thread(conn, request, arrived)
@@ -473,12 +668,13 @@ class _Loop:
     def _call_handler(self, conn: _Conn, request: ReplayRequest) -> Reply:
         try:
             return self.owner.handler(request)
-        except Exception as exc:  # noqa: BLE001 - collected for check(), answered with a 500
+        except Exception as exc:
             self.owner._record_error(exc)
             conn.keep_alive = False
             return error_reply(exc)
 
     def _respond(self, conn: _Conn, reply: Reply, arrived: float) -> None:
+        conn.state = _State.WAITING
         conn.writer = ReplyWriter(reply, arrived, conn.method, not conn.keep_alive, merge_head=True)
         self._advance(conn)
 
@@ -488,16 +684,11 @@ class _Loop:
         writer = conn.writer
         assert writer is not None
         conn.timer = 0.0  # any timer entry left for it is stale from now on
-        try:
-            step = writer.step(time.monotonic())
-        except Exception as exc:  # noqa: BLE001 - a broken reply (e.g. a head that cannot be encoded) ends
-            self.owner._record_error(exc)  # its own connection, reported by check(); never the loop
-            self._close(conn)
-            return
+        step = writer.step(time.monotonic())  # never raises: a broken reply is a 500 or an abrupt end
         if writer.error is not None:
-            self.owner._record_error(writer.error)
+            self.owner._record_error(writer.error)  # its own connection, reported by check(); never the loop
             writer.error = None
-        conn.state = _WAITING
+        conn.state = _State.WAITING
         if not step.pieces:
             if step.end is not None:
                 self._end(conn, step.end)
@@ -522,8 +713,11 @@ class _Loop:
         requests and chunks due in this one are served."""
         unflushed, self.unflushed = self.unflushed, []
         for conn in unflushed:
-            if conn.state == _WAITING and self._flush(conn):
-                self._soon(conn)
+            try:
+                if conn.state is _State.WAITING and self._flush(conn):
+                    self._soon(conn)
+            except Exception as exc:
+                self._fail(conn, exc)
             _note_lateness(conn.due)
 
     def _flush(self, conn: _Conn) -> bool:
@@ -537,10 +731,12 @@ class _Loop:
                     sent = conn.sock.send(piece)
                 except (BlockingIOError, InterruptedError):
                     sent = 0
+                if sent:
+                    conn.sent = True
                 if sent < len(piece):
                     out[0] = piece[sent:]
-                    if conn.state != _SENDING:
-                        conn.state = _SENDING
+                    if conn.state is not _State.SENDING:
+                        conn.state = _State.SENDING
                         conn.deadline = time.monotonic() + _IDLE_TIMEOUT
                         self._schedule(conn, conn.deadline)
                     elif sent:
@@ -551,8 +747,8 @@ class _Loop:
         except OSError:  # the client left
             self._close(conn)
             return False
-        if conn.state == _SENDING:  # drained after a wait
-            conn.state = _WAITING
+        if conn.state is _State.SENDING:  # drained after a wait
+            conn.state = _State.WAITING
             self._watch(conn, 0)
             if conn.after is None:
                 self._advance(conn)
@@ -562,19 +758,19 @@ class _Loop:
             return False
         return True
 
-    def _end(self, conn: _Conn, how: str) -> None:
+    def _end(self, conn: _Conn, how: Finish) -> None:
         """The response is over and written: serve the next request, or close as ``how`` says."""
         if conn.writer is not None:
             writer, conn.writer = conn.writer, None
             self._close_body(writer)
         conn.after = None
-        if how == DONE and conn.keep_alive and not self.owner._stopping.is_set():
+        if how is Finish.DONE and conn.keep_alive and not self.owner._stopping.is_set():
             self._await_request(conn)
             self._watch(conn, selectors.EVENT_READ)
             if not conn.reader.idle:
                 self._soon(conn)  # a pipelined request waits in the reader (not taken here: no recursion)
-        elif how == RESET:
-            conn.state = _LINGER
+        elif how is Finish.RESET:
+            conn.state = _State.LINGER
             conn.deadline = time.monotonic() + _RESET_GRACE
             self._linger(conn)
         else:
@@ -596,17 +792,22 @@ class _Loop:
         client reads it (an early 413 to a body still coming)."""
         with contextlib.suppress(OSError):
             conn.sock.shutdown(socket.SHUT_WR)
-        conn.state = _DRAIN
+        conn.state = _State.DRAIN
         conn.deadline = time.monotonic() + _DRAIN_TIME
         self._schedule(conn, conn.deadline)
         self._watch(conn, selectors.EVENT_READ)
 
     def _close(self, conn: _Conn) -> None:
-        if conn.state == _CLOSED:
+        if conn.state is _State.CLOSED:
             return
-        conn.state = _CLOSED
+        conn.state = _State.CLOSED
         self._watch(conn, 0)
         self.conns.pop(conn.fd, None)
+        if self.reading.get(conn.fd) is conn:
+            del self.reading[conn.fd]
+        if conn.overflow:
+            conn.overflow = False
+            self.overflow -= 1
         conn.sock.close()
         conn.out.clear()
         conn.reader.discard()  # a stale timer entry may keep the conn alive a while: not its buffers
@@ -617,7 +818,7 @@ class _Loop:
     def _close_body(self, writer: ReplyWriter) -> None:
         try:
             writer.close()
-        except Exception as exc:  # noqa: BLE001 - a lazy body that fails to close is a server error
+        except Exception as exc:
             self.owner._record_error(exc)
 
     def _close_all(self) -> None:
@@ -627,9 +828,9 @@ class _Loop:
             self.closed = True
             handed_back = [conn for conn, _ in self.handed_back]
         for conn in handed_back:  # handed back after the loop's last turn: theirs to close now
-            conn.state = _READING
+            conn.state = _State.READING
         for conn in list(self.conns.values()):
-            if conn.state == _THREAD:
+            if conn.state is _State.THREAD:
                 with contextlib.suppress(OSError):
                     conn.sock.shutdown(socket.SHUT_RDWR)
                 continue
@@ -644,10 +845,14 @@ class _Loop:
 
     # -- handlers that wait for the network: a thread per request ----------------------------------
     def _to_thread(self, conn: _Conn, request: ReplayRequest, arrived: float) -> None:
-        conn.state = _THREAD
+        conn.state = _State.THREAD
         conn.sock.settimeout(_IDLE_TIMEOUT)
-        thread = threading.Thread(target=self._serve_on_thread, args=(conn, request, arrived), daemon=True,
-                                  name=f"sse-replay-request-{conn.fd}")
+        thread = threading.Thread(
+            target=self._serve_on_thread,
+            args=(conn, request, arrived),
+            daemon=True,
+            name=f"sse-replay-request-{conn.fd}",
+        )
         with self.owner._lock:
             self.owner._threads.add(thread)
         try:
@@ -657,14 +862,16 @@ class _Loop:
                 self.owner._threads.discard(thread)
             conn.sock.setblocking(False)
             conn.keep_alive = False
-            conn.state = _WAITING
-            self._respond(conn, refusal_reply(Refusal(503, "Service Unavailable", "no thread to serve it")),
-                          arrived)
+            conn.state = _State.WAITING
+            self._respond(
+                conn, refusal_reply(Refusal(503, "Service Unavailable", "no thread to serve it")), arrived
+            )
 
     def _serve_on_thread(self, conn: _Conn, request: ReplayRequest, arrived: float) -> None:
         owner = self.owner
-        how = CLOSE
+        how = Finish.CLOSE
         writer: ReplyWriter | None = None
+        sent = False  # bytes of the response were written: an error can no longer answer
         try:
             reply = self._call_handler(conn, request)
             writer = ReplyWriter(reply, arrived, conn.method, not conn.keep_alive, merge_head=False)
@@ -674,6 +881,7 @@ class _Loop:
                     owner._record_error(writer.error)
                     writer.error = None
                 for piece in step.pieces:
+                    sent = True
                     conn.sock.sendall(piece)
                 _note_lateness(step.due)
                 if step.end is not None:
@@ -682,12 +890,15 @@ class _Loop:
                 if step.wait is not None:
                     owner._wait_until(step.wait)
         except (*_CLIENT_GONE, OSError):
-            how = CLOSE  # the client left
+            how = Finish.CLOSE  # the client left
         except ServerStopped:
-            how = RESET
-        except Exception as exc:  # noqa: BLE001 - a broken reply ends its connection, reported by check()
+            how = Finish.RESET
+        except Exception as exc:
             owner._record_error(exc)
-            how = CLOSE
+            how = Finish.CLOSE
+            if not sent:
+                with contextlib.suppress(OSError):
+                    conn.sock.sendall(_canned(500, "Internal Server Error", f"internal error: {exc}"))
         finally:
             if writer is not None:
                 self._close_body(writer)
@@ -695,7 +906,7 @@ class _Loop:
             with owner._lock:  # only now: stop() waits for this thread until its socket is handed back
                 owner._threads.discard(threading.current_thread())
 
-    def _hand_back(self, conn: _Conn, how: str) -> None:
+    def _hand_back(self, conn: _Conn, how: Finish) -> None:
         with self.lock:
             if not self.closed:
                 self.handed_back.append((conn, how))
@@ -712,8 +923,11 @@ class _Loop:
                 if not self.handed_back:
                     return
                 conn, how = self.handed_back.popleft()
-            conn.sock.setblocking(False)
-            self._end(conn, how)
+            try:
+                conn.sock.setblocking(False)
+                self._end(conn, how)
+            except Exception as exc:
+                self._fail(conn, exc)
 
 
 class ServerLifecycle:
@@ -754,26 +968,37 @@ class LoopbackServer(ServerLifecycle):
     Lifecycle as pytest-httpserver's ``HTTPServerBase``: ``port=0`` (default) picks a free port, read back
     through :attr:`port`/:attr:`url` once started; :meth:`start` raises if already running; :meth:`stop`
     ends open streams, closes connections and joins the threads; usable as a context manager (starts on
-    enter, stops on exit). Errors raised by the handler are kept and re-raised by :meth:`check`.
+    enter, stops on exit). Errors raised by the handler (or anywhere while answering one request) are kept
+    and re-raised by :meth:`check`; past the first 1000, they are only counted in :attr:`errors_dropped`.
+    :attr:`requests` logs each request as received, bodies cut as the module doc says; a server whose
+    handler keeps its own journal passes ``log_requests=False``.
     The limits below (see the module doc) may be changed on an instance before :meth:`start`.
     """
 
     backlog: int = 1024
     max_connections: int = 1024
     header_timeout: float = 10.0
+    request_timeout: float = 30.0
     max_head: int = 64 * 1024
     max_body: int = 64 * 1024 * 1024
+    log_body_limit: int = 1024 * 1024
+    log_total_limit: int = 64 * 1024 * 1024
 
-    def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, handler: Handler, host: str = "127.0.0.1", port: int = 0, *, log_requests: bool = True
+    ) -> None:
         self.handler = handler
         self.host = host
+        self.log_requests = log_requests
         self._port = port
         self._loop: _Loop | None = None
         self._threads: set[threading.Thread] = set()  # worker threads of handlers that wait for the network
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self.errors: list[BaseException] = []
+        self.errors_dropped = 0
         self.requests: list[ReplayRequest] = []
+        self._logged_bytes = 0  # body bytes held by ``requests``
 
     # -- lifecycle -------------------------------------------------------------------------------
     @property
@@ -834,18 +1059,47 @@ class LoopbackServer(ServerLifecycle):
 
     # -- used by the server's threads ------------------------------------------------------------
     def _wait_until(self, deadline: float) -> None:
-        delay = deadline - time.monotonic()
-        if delay > 0 and self._stopping.wait(delay):
-            raise ServerStopped()
+        # In slices of at most _MAX_WAIT: Event.wait refuses a timeout past threading.TIMEOUT_MAX (and a
+        # deadline at infinity is just waited for until the server stops).
+        while (delay := deadline - time.monotonic()) > 0:
+            if self._stopping.wait(min(delay, _MAX_WAIT)):
+                raise ServerStopped()
         if self._stopping.is_set():
             raise ServerStopped()
 
     def _record_error(self, exc: BaseException) -> None:
         with self._lock:
-            self.errors.append(exc)
+            if len(self.errors) < _MAX_ERRORS:
+                self.errors.append(exc)
+            else:
+                self.errors_dropped += 1
 
     def _log_request(self, request: ReplayRequest) -> None:
+        if not self.log_requests:
+            return
+        size, limit = len(request.body), max(0, self.log_body_limit)
+        if size > limit:  # the handler got it all; the log keeps its start and says how much is missing
+            marker = b"[sse-toolkit: request body cut in the log, %d of %d bytes dropped]" % (
+                size - limit,
+                size,
+            )
+            request = dataclasses.replace(request, body=request.body[:limit] + marker)
         with self._lock:
-            self.requests.append(request)
-            if len(self.requests) > _MAX_LOGGED:  # a long-running `--serve` keeps only the recent ones
-                del self.requests[: _MAX_LOGGED // 2]
+            requests = self.requests
+            requests.append(request)
+            self._logged_bytes += len(request.body)
+            over_count = len(requests) > _MAX_LOGGED
+            over_bytes = self._logged_bytes > self.log_total_limit
+            if over_count or over_bytes:
+                # A long-running `--serve` keeps only the recent ones: the oldest go, down to half of what
+                # was over its limit (halving, so that the list is not shifted on every request).
+                drop = 0
+                kept_bytes = self._logged_bytes
+                while drop < len(requests) - 1 and (
+                    (over_count and len(requests) - drop > _MAX_LOGGED // 2)
+                    or (over_bytes and kept_bytes > self.log_total_limit // 2)
+                ):
+                    kept_bytes -= len(requests[drop].body)
+                    drop += 1
+                del requests[:drop]
+                self._logged_bytes = kept_bytes
