@@ -6,6 +6,6 @@ from ._proxy import RecordingProxy
 from ._tee import record_tee
 
 __all__ = [
-    "record_tee",
     "RecordingProxy",
+    "record_tee",
 ]

@@ -3,6 +3,7 @@ upstream replays as the same break; google-genai and curl work through the proxy
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import signal
@@ -14,14 +15,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from _record_upstream import Script, Upstream
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from _record_upstream import Script, Upstream
-from sse_toolkit import End, Chunk, Exchange, Fixture, GeminiScript, load_fixture
+from sse_toolkit import Chunk, End, Exchange, Fixture, GeminiScript, load_fixture
 from sse_toolkit.record._proxy import RecordingProxy
 from sse_toolkit.record._tee import record_tee
-from sse_toolkit.replay._app import ReplayServer
+from sse_toolkit.replay import ReplayServer
 
 CAPTURES = Path(__file__).resolve().parents[1] / "data"  # copies of shared/gemini-captures
 TOLERANCE = 0.05
@@ -108,8 +109,11 @@ def test_recording_a_replayed_gemini_script_gives_back_its_bytes_and_pace(tmp_pa
     original = script.to_exchange(pace=pace)
     out = tmp_path / f"script-{time.monotonic_ns()}.jsonl"
     with ReplayServer(original) as replay, RecordingProxy(replay.url, out) as proxy:
-        response = httpx.post(proxy.url + "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
-                              json={"contents": [{"parts": [{"text": "Tell"}]}]}, headers={"x-goog-api-key": "k"})
+        response = httpx.post(
+            proxy.url + "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+            json={"contents": [{"parts": [{"text": "Tell"}]}]},
+            headers={"x-goog-api-key": "k"},
+        )
         proxy.check()
     again = load_fixture(out).exchanges[0]
     assert response.content == again.body == b"".join(script.events())
@@ -120,16 +124,22 @@ def test_recording_a_replayed_gemini_script_gives_back_its_bytes_and_pace(tmp_pa
 def test_a_recorded_break_replays_as_the_same_break(tmp_path) -> None:
     script = Script([(0, b"data: 1\r\n\r\n"), (0.05, b"data: 2\r\n\r\n")], end="reset")
     out = tmp_path / "broken.sse"
-    with Upstream(script) as up, RecordingProxy(up.url, out) as proxy:
-        with pytest.raises(httpx.ReadError), httpx.stream("GET", proxy.url + "/events") as response:  # noqa: PT012
-            for _ in response.iter_raw():
-                pass
+    with (
+        Upstream(script) as up,
+        RecordingProxy(up.url, out) as proxy,
+        pytest.raises(httpx.ReadError),
+        httpx.stream("GET", proxy.url + "/events") as response,
+    ):
+        for _ in response.iter_raw():
+            pass
     received = b""
-    with ReplayServer(out) as replay:
-        with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):  # noqa: PT012 - reading is the act
-            with httpx.stream("GET", replay.url + "/events") as response:
-                for piece in response.iter_raw():
-                    received += piece
+    with (
+        ReplayServer(out) as replay,
+        pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)),
+        httpx.stream("GET", replay.url + "/events") as response,
+    ):
+        for piece in response.iter_raw():
+            received += piece
     assert received == script.body
 
 
@@ -161,8 +171,8 @@ def test_a_tee_recording_replays_byte_identical_with_its_gaps(tmp_path) -> None:
     recorded = _recorded(fixture.exchanges[0])
     with ReplayServer(out) as replay:
         replayed = _client_arrivals(replay.url + "/tee")
-    gaps = [b[0] - a[0] for a, b in zip(recorded, recorded[1:])]
-    assert [abs(g - d) <= TOLERANCE for g, (d, _) in zip(gaps, pieces[1:])] == [True, True]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(recorded)]
+    assert [abs(g - d) <= TOLERANCE for g, (d, _) in zip(gaps, pieces[1:], strict=False)] == [True, True]
     _assert_same_timing(recorded, replayed)
 
 
@@ -188,11 +198,15 @@ def test_google_genai_streams_through_the_proxy_and_its_recording_replays(tmp_pa
     key = "AIzaSyFAKE-genai-key-0123456789abcdefg"
     with Upstream(script) as up, RecordingProxy(up.url, out) as proxy:
         client = genai.Client(api_key=key, http_options=types.HttpOptions(base_url=proxy.url))
-        live = [chunk.text for chunk in client.models.generate_content_stream(model="gemini-2.0-flash", contents="Hi")]
+        live = [
+            chunk.text
+            for chunk in client.models.generate_content_stream(model="gemini-2.0-flash", contents="Hi")
+        ]
         proxy.check()
-    method, target, headers, _ = up.requests[0]
+    _method, target, headers, _ = up.requests[0]
     assert target.startswith("/v1beta/models/gemini-2.0-flash:streamGenerateContent") or target.startswith(
-        "/v1/models/gemini-2.0-flash:streamGenerateContent")
+        "/v1/models/gemini-2.0-flash:streamGenerateContent"
+    )
     assert ("x-goog-api-key", key) in headers
     assert "".join(live).startswith("The capital of Wyoming")
     data = out.read_bytes()
@@ -201,7 +215,10 @@ def test_google_genai_streams_through_the_proxy_and_its_recording_replays(tmp_pa
     assert exchange.body == capture
     with ReplayServer(out) as replay:
         client = genai.Client(api_key="x", http_options=types.HttpOptions(base_url=replay.url))
-        again = [chunk.text for chunk in client.models.generate_content_stream(model="gemini-2.0-flash", contents="Hi")]
+        again = [
+            chunk.text
+            for chunk in client.models.generate_content_stream(model="gemini-2.0-flash", contents="Hi")
+        ]
     assert again == live
 
 
@@ -218,10 +235,15 @@ def test_google_genai_async_streams_through_the_proxy(tmp_path) -> None:
     out = tmp_path / "genai-async.jsonl"
 
     async def stream(url: str) -> list[str | None]:
-        client = genai.Client(api_key="AIzaSyFAKE-async-key-0123456789abcdef",
-                              http_options=types.HttpOptions(base_url=url))
-        return [chunk.text async for chunk in await client.aio.models.generate_content_stream(
-            model="gemini-2.5-flash", contents="Hi")]
+        client = genai.Client(
+            api_key="AIzaSyFAKE-async-key-0123456789abcdef", http_options=types.HttpOptions(base_url=url)
+        )
+        return [
+            chunk.text
+            async for chunk in await client.aio.models.generate_content_stream(
+                model="gemini-2.5-flash", contents="Hi"
+            )
+        ]
 
     with Upstream(script) as up, RecordingProxy(up.url, out) as proxy:
         live = asyncio.run(stream(proxy.url))
@@ -239,16 +261,27 @@ def test_curl_through_the_proxy_gets_the_exact_body(tmp_path) -> None:
     out = tmp_path / "curl.sse"
     with Upstream(script) as up, RecordingProxy(up.url, out) as proxy:
         result = subprocess.run(
-            ["curl", "-sN", f"{proxy.url}/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse&key=curl-secret-key-123",
-             "-H", "Content-Type: application/json", "-d", '{"contents": [{"parts": [{"text": "Hi"}]}]}'],
-            capture_output=True, timeout=20,
+            [
+                "curl",
+                "-sN",
+                f"{proxy.url}/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse&key=curl-secret-key-123",
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                '{"contents": [{"parts": [{"text": "Hi"}]}]}',
+            ],
+            capture_output=True,
+            timeout=20,
         )
         proxy.check()
     assert result.returncode == 0, result.stderr
     assert result.stdout == capture
     exchange = load_fixture(out).exchanges[0]
     assert exchange.body == capture
-    assert exchange.request is not None and exchange.request.body == b'{"contents": [{"parts": [{"text": "Hi"}]}]}'
+    assert (
+        exchange.request is not None
+        and exchange.request.body == b'{"contents": [{"parts": [{"text": "Hi"}]}]}'
+    )
     assert b"curl-secret-key-123" not in out.read_bytes()
     assert up.requests[0][1].endswith("key=curl-secret-key-123")
 
@@ -260,7 +293,9 @@ def test_sse_record_cli_prints_its_url_records_and_exits_cleanly_on_a_signal(tmp
     with Upstream(script) as up:
         process = subprocess.Popen(
             [str(Path(sys.executable).parent / "sse-record"), "--upstream", up.url, "--out", str(out)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         try:
             assert process.stdout is not None

@@ -3,6 +3,7 @@ keeps the bytes, their timing (+-50 ms), ``curl -i`` status and headers (redacte
 
 from __future__ import annotations
 
+import itertools
 import os
 import select
 import shutil
@@ -14,12 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
+from _record_upstream import Script, Upstream
 from click.testing import CliRunner
 
-from _record_upstream import Script, Upstream
 from sse_toolkit import End, load_fixture
 from sse_toolkit.cli import record_main
-from sse_toolkit.fixture._redact import REDACTED
+from sse_toolkit.fixture._redact import REDACTED, Redactor
+from sse_toolkit.record._tee import REDACT_WINDOW, record_tee
 
 SSE_RECORD = str(Path(sys.executable).parent / "sse-record")
 EVENTS = [b"data: one\r\n\r\n", b"data: two\r\n\r\n", b"data: three\r\n\r\n", b"data: four\r\n\r\n"]
@@ -44,8 +46,9 @@ def _read_exactly(fd: int, size: int, timeout: float = 5.0) -> bytes:
 
 
 def _tee(out: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([SSE_RECORD, "--out", str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [SSE_RECORD, "--out", str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
 
 
 def _feed_live(process: subprocess.Popen[bytes], pieces: list[tuple[float, bytes]]) -> list[float]:
@@ -65,7 +68,7 @@ def test_tee_copies_each_piece_at_once_and_records_bytes_and_gaps(tmp_path) -> N
     out = tmp_path / "tee.sse"
     process = _tee(out)
     delays = [0.0, 0.15, 0.05, 0.1]
-    sent = _feed_live(process, list(zip(delays, EVENTS)))
+    sent = _feed_live(process, list(zip(delays, EVENTS, strict=False)))
     _, err = process.communicate(timeout=10)
     assert process.returncode == 0, err
     exchange = load_fixture(out).exchanges[0]
@@ -75,7 +78,11 @@ def test_tee_copies_each_piece_at_once_and_records_bytes_and_gaps(tmp_path) -> N
     # From the second piece on: the first was written while the tee was still starting up.
     times = [chunk.t for chunk in exchange.chunks][1:]
     sent = sent[1:]
-    for recorded, expected in zip([b - a for a, b in zip(times, times[1:])], [b - a for a, b in zip(sent, sent[1:])]):
+    for recorded, expected in zip(
+        [b - a for a, b in itertools.pairwise(times)],
+        [b - a for a, b in itertools.pairwise(sent)],
+        strict=False,
+    ):
         assert abs(recorded - expected) <= 0.05
     assert b"4 chunks" in err
 
@@ -83,7 +90,9 @@ def test_tee_copies_each_piece_at_once_and_records_bytes_and_gaps(tmp_path) -> N
 def test_curl_i_heads_are_recorded_as_status_and_headers_and_passed_through(tmp_path) -> None:
     out = tmp_path / "heads.sse"
     process = _tee(out)
-    _feed_live(process, [(0, b"HTTP/1.1 100 Continue\r\n\r\n" + CURL_HEAD), (0.05, EVENTS[0]), (0.05, EVENTS[1])])
+    _feed_live(
+        process, [(0, b"HTTP/1.1 100 Continue\r\n\r\n" + CURL_HEAD), (0.05, EVENTS[0]), (0.05, EVENTS[1])]
+    )
     process.communicate(timeout=10)
     exchange = load_fixture(out).exchanges[0]
     assert (exchange.status, exchange.reason) == (200, "OK")
@@ -134,8 +143,11 @@ def test_curl_piped_into_the_tee(tmp_path, include: bool) -> None:
     out = tmp_path / "curl.sse"
     with Upstream(script) as up:
         flags = "-sNi" if include else "-sN"
-        process = subprocess.Popen(["sh", "-c", f"curl {flags} {up.url}/stream | {SSE_RECORD} --out {out}"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        process = subprocess.Popen(
+            ["sh", "-c", f"curl {flags} {up.url}/stream | {SSE_RECORD} --out {out}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         assert process.stdout is not None
         seen = b""
         while not seen.endswith(EVENTS[0]) and (piece := process.stdout.read1(65536)):
@@ -160,11 +172,87 @@ def test_curl_piped_into_the_tee(tmp_path, include: bool) -> None:
 def test_without_a_pipe_on_stdin_sse_record_is_a_proxy(tmp_path) -> None:
     # stdin is /dev/null (a background job): proxy mode, with the Gemini host as the default upstream,
     # which is never contacted because no request is made.
-    process = subprocess.Popen([SSE_RECORD, "--out", str(tmp_path / "p.sse")], stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [SSE_RECORD, "--out", str(tmp_path / "p.sse")],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert process.stdout is not None
     assert process.stdout.readline().startswith(b"http://127.0.0.1:")
     process.terminate()
     _, err = process.communicate(timeout=10)
     assert process.returncode == 0, err
     assert not (tmp_path / "p.sse").exists()
+
+
+# -- redaction while writing as it comes (issue 13, items 4 and 9) ---------------------------------------
+
+
+class _Reads:
+    """A source whose reads are ``pieces``; before each read after the first, ``check(n, file bytes)``
+    looks at the recording, which the tee has then written for the ``n`` pieces before."""
+
+    def __init__(self, pieces: list[bytes], out: Path, check) -> None:  # type: ignore[no-untyped-def]
+        self.pieces = list(pieces)
+        self.out = out
+        self.check = check
+        self.count = 0
+
+    def read1(self, size: int = -1) -> bytes:
+        if self.count:
+            self.check(self.count, self.out.read_bytes() if self.out.exists() else b"")
+        self.count += 1
+        return self.pieces.pop(0) if self.pieces else b""
+
+    read = read1
+
+
+def test_the_tee_holds_back_a_chunk_that_ends_with_the_beginning_of_a_known_secret(tmp_path) -> None:
+    cookie = "tee-cookie-value-0123456789"
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nSet-Cookie: sid={cookie}\r\n\r\n".encode()
+    pieces = [
+        head + b"data: one\r\n\r\n",
+        b"data: echo " + cookie[:12].encode(),
+        cookie[12:].encode() + b"\r\n\r\n",
+    ]
+    seen: dict[int, bytes] = {}
+    out = tmp_path / "hold.jsonl"
+    record_tee(_Reads(pieces, out, lambda n, data: seen.setdefault(n, data)), None, out)
+    assert b"data: one" in seen[1]
+    assert cookie[:12].encode() not in seen[2]  # held back: it might have been (and was) the cookie
+    exchange = load_fixture(out).exchanges[0]
+    assert exchange.body == f"data: one\r\n\r\ndata: echo {REDACTED}\r\n\r\n".encode()
+    assert cookie.encode() not in out.read_bytes()
+
+
+def test_a_match_that_reaches_into_chunks_already_written_rewrites_them(tmp_path) -> None:
+    pieces = [b"data: tok-12345", b"67890 rest\r\n\r\n", b"data: after\r\n\r\n"]
+    seen: dict[int, bytes] = {}
+    out = tmp_path / "rewind.jsonl"
+    record_tee(
+        _Reads(pieces, out, lambda n, data: seen.setdefault(n, data)),
+        None,
+        out,
+        redact=Redactor([r"tok-\d{10}"]),
+    )
+    assert b"tok-12345" in seen[1]  # not a match yet: written as it came
+    assert (
+        b"tok-12345" not in seen[2] and REDACTED.encode() in seen[2]
+    )  # the match found: cut back, rewritten
+    exchange = load_fixture(out).exchanges[0]
+    assert [chunk.data for chunk in exchange.chunks] == [
+        f"data: {REDACTED}".encode(),
+        b" rest\r\n\r\n",
+        b"data: after\r\n\r\n",
+    ]
+
+
+def test_a_match_longer_than_the_window_is_found_at_the_end(tmp_path) -> None:
+    middle = b"m" * (3 * REDACT_WINDOW)
+    body = b"data: BEGIN" + middle + b"END\r\n\r\n"
+    pieces = [body[i : i + 4096] for i in range(0, len(body), 4096)]
+    out = tmp_path / "long.jsonl"
+    record_tee(_Reads(pieces, out, lambda n, data: None), None, out, redact=Redactor([r"BEGIN[^!]*END"]))
+    assert load_fixture(out).exchanges[0].body == f"data: {REDACTED}\r\n\r\n".encode()
+    assert b"BEGIN" not in out.read_bytes()
