@@ -15,10 +15,11 @@ from typing import IO, Any, NoReturn
 import click
 import orjson
 
+from ._terminal import TextPrinter
+from ._version import __version__
 from .parser._exceptions import SSEError
 from .parser._http_head import HeadSplitter
 from .parser._parser import EventParser
-from ._version import __version__
 
 __all__ = ["main", "replay_main"]
 
@@ -42,9 +43,40 @@ def _body_chunks(stream: IO[bytes], splitter: HeadSplitter | None = None) -> Ite
         yield body
 
 
-def _fail(message: str) -> NoReturn:
-    click.echo(f"sse-toolkit: error: {message}", err=True)
+def _program() -> str:
+    """The console script running: the name of the root command (``@click.command("sse-replay")``).
+
+    Each console script names its own errors; a command not (yet) named so falls back to ``sse-toolkit``.
+    """
+    ctx = click.get_current_context(silent=True)
+    name = ctx.find_root().command.name if ctx is not None else None
+    return name if name and name.startswith("sse-") else "sse-toolkit"
+
+
+def _fail(message: str, prog: str | None = None) -> NoReturn:
+    """One line ``PROG: error: MESSAGE`` on stderr, exit 1; ``prog`` defaults to the running command's."""
+    click.echo(f"{prog or _program()}: error: {message}", err=True)
     sys.exit(1)
+
+
+@contextlib.contextmanager
+def _open_input(path: str) -> Iterator[IO[bytes]]:
+    """The file at ``path`` (``-``: stdin), opened inside the command (within :func:`_one_line_errors`) so
+    that a missing or unreadable file is one line and exit 1, not click's usage message and exit 2."""
+    if path == "-":
+        yield sys.stdin.buffer
+        return
+    with open(path, "rb") as src:
+        yield src
+
+
+def _input_name(path: str) -> str:
+    return "<stdin>" if path == "-" else path
+
+
+# Input paths are checked by opening them inside the command (one line, exit 1), not by click (exit 2).
+_INPUT = click.Path(allow_dash=True, path_type=str)  # a stream: a file, or - for stdin
+_FIXTURE = click.Path(path_type=str)  # a fixture file (loading it reports a missing one)
 
 
 @contextlib.contextmanager
@@ -68,29 +100,36 @@ def _one_line_errors(source: str) -> Iterator[None]:
         sys.exit(130)
 
 
-def _source_name(src: IO[bytes]) -> str:
-    name = getattr(src, "name", "-")
-    return "<stdin>" if name in ("-", "<stdin>", 0) else str(name)
+_MAIN_EPILOG = """\b
+Examples:
+  sse-toolkit parse saved.sse              each event as one JSON line
+  curl -sN URL | sse-toolkit text          a Gemini answer as readable text
+  sse-toolkit stats recorded.jsonl         events, timing, tokens per second
+
+Also installed: sse-replay (play a fixture, or serve fixtures as a local Gemini API) and sse-record (record
+a stream into a fixture). Each has --help.
+"""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("sse-toolkit", context_settings={"help_option_names": ["-h", "--help"]}, epilog=_MAIN_EPILOG)
 @click.version_option(__version__, prog_name="sse-toolkit")
 def main() -> None:
-    """Parse, inspect, record and replay Server-Sent Event streams (Gemini first)."""
+    """Parse, inspect and convert Server-Sent Event streams (Gemini first)."""
 
 
-@main.command()
-@click.argument("src", type=click.File("rb"), default="-")
-def parse(src: IO[bytes]) -> None:
-    """Print each event of SRC (a file, or - for stdin) as one JSON line, as soon as it arrives.
+@main.command(short_help="Print each event of a stream as one JSON line.")
+@click.argument("src", type=_INPUT, default="-")
+def parse(src: str) -> None:
+    """Print each event of SRC (a file, or - for stdin) as one JSON line.
 
-    SRC may be a plain body (curl -N) or curl -i output with HTTP heads before the body.
-    Each line is {"event", "data", "id", "retry"}.
+    Each event is printed as soon as it arrives, so a live curl -N pipe works. SRC may be a plain body
+    (curl -N) or curl -i output with HTTP heads before the body. Each line is {"event", "data", "id",
+    "retry"}.
     """
     out = sys.stdout.buffer
-    with _one_line_errors(_source_name(src)):
+    with _one_line_errors(_input_name(src)), _open_input(src) as stream:
         parser = EventParser()
-        for chunk in _body_chunks(src):
+        for chunk in _body_chunks(stream):
             events = parser.feed(chunk)
             if events:
                 out.write(b"".join(orjson.dumps(event.to_dict()) + b"\n" for event in events))
@@ -98,15 +137,22 @@ def parse(src: IO[bytes]) -> None:
         parser.close()
 
 
-@main.command()
+@main.command(short_help="Print the numbers of a fixture: events, timing, tokens per second.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as one JSON object.")
-@click.option("--plot", "plot_out", metavar="OUT.svg|OUT.png", type=click.Path(dir_okay=False, path_type=str),
-              help='Also draw a timeline (events, cumulative tokens); needs pip install "sse-toolkit[plot]".')
-@click.argument("fixture", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.option(
+    "--plot",
+    "plot_out",
+    metavar="OUT.svg|OUT.png",
+    type=click.Path(dir_okay=False, path_type=str),
+    help='Also draw a timeline (events, cumulative tokens); needs pip install "sse-toolkit[plot]".',
+)
+@click.argument("fixture", type=_FIXTURE)
 def stats(as_json: bool, plot_out: str | None, fixture: str) -> None:
-    """Print statistics of FIXTURE: events, bytes, duration, time to first byte and first token, the gaps
-    between events (p50/p90/p99/max), tokens per second. Times need a recorded fixture; they are "unknown"
-    (null in --json) for a plain body."""
+    """Print statistics of the fixture FIXTURE.
+
+    Events, bytes, duration, time to first byte and first token, the gaps between events (p50/p90/p99/max),
+    tokens per second. Times need a recorded fixture; they are "unknown" (null in --json) for a plain body.
+    """
     from .fixture._io import load_fixture
     from .fixture._stats import fixture_stats, render_stats
 
@@ -129,17 +175,44 @@ def stats(as_json: bool, plot_out: str | None, fixture: str) -> None:
 def _fault_options(func: Any) -> Any:
     """The fault flags of ``sse-replay --serve`` (each is a field of ``sse_toolkit.Faults``)."""
     options = [
-        click.option("--status", type=int, help="Answer every request with this error status (429, 500, 503)."),
-        click.option("--retry-after", type=float, default=7, show_default=True,
-                     help="Seconds in the 429's RetryInfo (exact) and Retry-After header (rounded up)."),
-        click.option("--error-after", type=int, metavar="N", help="Send the API's mid-stream error after N events."),
-        click.option("--error-code", type=int, default=503, show_default=True, help="Status of that mid-stream error."),
-        click.option("--disconnect-after", type=int, metavar="N", help="Reset the connection after N events."),
-        click.option("--disconnect-after-bytes", type=int, metavar="N", help="Reset the connection after N bytes."),
-        click.option("--rechunk", metavar="SIZE|random", help="Re-split the body: SIZE bytes per chunk, or random."),
+        click.option(
+            "--status", type=int, help="Answer every request with this error status (429, 500, 503)."
+        ),
+        click.option(
+            "--retry-after",
+            type=float,
+            default=7,
+            show_default=True,
+            help="Seconds in the 429's RetryInfo (exact) and Retry-After header (rounded up).",
+        ),
+        click.option(
+            "--error-after", type=int, metavar="N", help="Send the API's mid-stream error after N events."
+        ),
+        click.option(
+            "--error-code", type=int, default=503, show_default=True, help="Status of that mid-stream error."
+        ),
+        click.option(
+            "--truncate-after",
+            type=int,
+            metavar="N",
+            help="End the stream cleanly after N events, before the one with the finishReason.",
+        ),
+        click.option(
+            "--disconnect-after", type=int, metavar="N", help="Reset the connection after N events."
+        ),
+        click.option(
+            "--disconnect-after-bytes", type=int, metavar="N", help="Reset the connection after N bytes."
+        ),
+        click.option(
+            "--rechunk", metavar="SIZE|random", help="Re-split the body: SIZE bytes per chunk, or random."
+        ),
         click.option("--latency", type=float, default=0.0, help="Seconds before the first byte."),
-        click.option("--event-latency", type=float, default=0.0, help="Extra seconds before each later event."),
-        click.option("--jitter", type=float, default=0.0, help="Random 0..JITTER seconds added to each delay."),
+        click.option(
+            "--event-latency", type=float, default=0.0, help="Extra seconds before each later event."
+        ),
+        click.option(
+            "--jitter", type=float, default=0.0, help="Random 0..JITTER seconds added to each delay."
+        ),
         click.option("--seed", type=int, help="Seed for random rechunk sizes and jitter."),
     ]
     for option in reversed(options):
@@ -147,34 +220,103 @@ def _fault_options(func: Any) -> Any:
     return func
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+class _ReplayCommand(click.Command):
+    """``sse-replay``: ``--require-key`` is a plain flag (so ``--require-key fixtures/`` leaves the path
+    alone) and ``--key KEY`` names the key; the documented ``--require-key=KEY`` is read as ``--key KEY``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        rewritten: list[str] = []
+        for index, arg in enumerate(args):
+            if arg == "--":  # what follows is arguments, not options
+                rewritten += args[index:]
+                break
+            if arg.startswith("--require-key="):
+                rewritten += ["--key", arg.partition("=")[2]]
+            else:
+                rewritten.append(arg)
+        return super().parse_args(ctx, rewritten)
+
+
+_REPLAY_EPILOG = """\b
+Examples:
+  sse-replay fixtures/cats.sse                watch a recorded answer stream in
+  sse-replay --serve fixtures/                serve them as a local Gemini API
+  sse-replay --serve fixtures/ --status 503   every request gets the API's 503
+
+Then point the client's base URL at the URL it prints; see docs/replay.md.
+"""
+
+
+@click.command(
+    "sse-replay",
+    cls=_ReplayCommand,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=_REPLAY_EPILOG,
+)
 @click.version_option(__version__, prog_name="sse-replay")
 @click.argument("path", type=click.Path(dir_okay=True, path_type=str))
 @click.option("--serve", is_flag=True, help="Serve PATH (a fixture or a directory) as a local Gemini API.")
 @click.option("--speed", type=float, default=1.0, show_default=True, help="2 = twice as fast, 0 = no delays.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (with --serve).")
 @click.option("--port", type=int, default=0, show_default=True, help="Port to listen on; 0 picks a free one.")
-@click.option("--header-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
-              help="Seconds a client has to send its request line and headers (with --serve).")
-@click.option("--require-key", is_flag=False, flag_value="", default=None, metavar="[=KEY]",
-              help="Demand an API key (?key= or x-goog-api-key); with =KEY, exactly that key.")
-@click.option("--script", "script_file", type=click.Path(exists=True, dir_okay=False), metavar="FILE.json",
-              help="With --serve: a JSON list of steps that successive requests get (see README, verdict).")
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds a client has to send its request line and headers (with --serve).",
+)
+@click.option(
+    "--require-key",
+    is_flag=True,
+    help="Demand an API key (?key= or x-goog-api-key), any key (with --serve).",
+)
+@click.option(
+    "--key",
+    metavar="KEY",
+    help="Demand exactly this API key (with --serve); --require-key=KEY says the same.",
+)
+@click.option(
+    "--raw",
+    is_flag=True,
+    help="Write the recorded bytes exactly, even on a terminal (piped output always is).",
+)
+@click.option(
+    "--script",
+    "script_file",
+    type=click.Path(path_type=str),
+    metavar="FILE.json",
+    help="With --serve: a JSON list of steps that successive requests get (see docs/verdict.md).",
+)
 @_fault_options
-def replay_main(path: str, serve: bool, speed: float, host: str, port: int, header_timeout: float,
-                require_key: str | None,
-                script_file: str | None = None, **faults: Any) -> None:
-    """Replay a recorded stream.
+def replay_main(
+    path: str,
+    serve: bool,
+    speed: float,
+    host: str,
+    port: int,
+    header_timeout: float,
+    require_key: bool,
+    key: str | None,
+    raw: bool = False,
+    script_file: str | None = None,
+    **faults: Any,
+) -> None:
+    """Play a recorded stream, or serve fixtures as a local Gemini API.
 
-    sse-replay FILE writes the recorded body to stdout at its recorded pace (a fixture without timing at
-    50 ms per event), flushing each chunk. sse-replay --serve PATH prints its base URL
-    (http://127.0.0.1:PORT) and serves PATH as the Gemini REST API until SIGINT or SIGTERM.
+    sse-replay FILE plays the recorded stream at its recorded pace. On a terminal it shows the events as
+    they arrive (a Gemini answer as readable text; a fixture without timing at one event every 0.4 s) and
+    ends with one line: events, duration, how the stream ended. Piped, or with --raw, it writes the
+    recorded body byte for byte (a fixture without timing at 50 ms per event), flushing each chunk.
+
+    sse-replay --serve PATH prints its base URL (http://127.0.0.1:PORT) and serves PATH (a fixture or a
+    directory of them) as the Gemini REST API until SIGINT or SIGTERM.
     """
     from .fixture._errors import FixtureError
     from .fixture._io import load_fixture
     from .fixture._pace import play
+    from .replay import ReplayServer
     from .replay._faults import Faults
-    from .replay._app import ReplayServer
 
     with _one_line_errors(path), _fixture_errors_name_their_file(FixtureError):
         if faults["rechunk"] is not None and faults["rechunk"] != "random":
@@ -182,13 +324,28 @@ def replay_main(path: str, serve: bool, speed: float, host: str, port: int, head
                 faults["rechunk"] = int(faults["rechunk"])
             except ValueError:
                 _fail(f"--rechunk: expected a size in bytes or 'random', got {faults['rechunk']!r}")
-        fault = Faults(**faults)
+        if key == "":
+            _fail("--key (or --require-key=KEY): the key is empty; use --require-key alone for any key")
+        try:
+            fault = Faults(**faults)
+        except SSEError as exc:  # a bad fault value is the option's problem, not PATH's
+            _fail(str(exc))
         if serve:
             from .replay._scenario import load_script
 
-            steps = load_script(script_file) if script_file else None
-            server = ReplayServer(path, host=host, port=port, speed=speed, faults=fault,
-                                  require_key=True if require_key == "" else require_key, script=steps)
+            try:
+                steps = load_script(script_file) if script_file else None
+            except SSEError as exc:  # names the script file already
+                _fail(str(exc))
+            server = ReplayServer(
+                path,
+                host=host,
+                port=port,
+                speed=speed,
+                faults=fault,
+                require_key=key if key is not None else (True if require_key else None),
+                script=steps,
+            )
             server.header_timeout = header_timeout
             # This process only serves. The fixtures just loaded live as long as it does: move them out of
             # the cyclic garbage collector's sight, whose full collections (they scan every live object)
@@ -198,21 +355,27 @@ def replay_main(path: str, serve: bool, speed: float, host: str, port: int, head
             gc.freeze()
             _serve_until_signal(server)
             return
-        if fault.active or require_key is not None or script_file:
+        if fault.active or require_key or key is not None or script_file:
             _fail("fault and key options need --serve")
+        fixture = load_fixture(path)
+        if not raw and sys.stdout.isatty():
+            from ._terminal import show_fixture
+
+            show_fixture(fixture, path, speed)
+            return
         out = sys.stdout.buffer
 
         def write(data: bytes) -> None:
             out.write(data)
             out.flush()
 
-        for exchange in load_fixture(path).exchanges:
+        for exchange in fixture.exchanges:
             play(exchange, write, speed)
 
 
 @contextlib.contextmanager
 def _fixture_errors_name_their_file(fixture_error: type[Exception]) -> Iterator[None]:
-    """A FixtureError already reads ``FILE:LINE: ...``: print it as it is, not prefixed with the path again."""
+    """A FixtureError already reads ``FILE:LINE: ...``: print it as it is, not prefixed with the path."""
     try:
         yield
     except fixture_error as exc:
@@ -230,8 +393,11 @@ def _serve_until_signal(server: Any, prog: str = "sse-replay") -> None:
         from .server._loop import is_loopback
 
         if not is_loopback(server.host):
-            click.echo(f"{prog}: warning: listening on {server.host}, reachable from other machines; "
-                       "fixtures and recordings may hold private data", err=True)
+            click.echo(
+                f"{prog}: warning: listening on {server.host}, reachable from other machines; "
+                "fixtures and recordings may hold private data",
+                err=True,
+            )
         click.echo(server.url)
         sys.stdout.flush()
         while not stop.wait(0.5):
@@ -265,19 +431,44 @@ def _stdin_is_input() -> bool:
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sse-record")
-@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=str),
-              help="The fixture file to write (rewritten atomically after each exchange).")
-@click.option("--upstream", is_flag=False, flag_value="", default=None, metavar="[URL]",
-              help="Proxy mode: forward to URL (alone: https://generativelanguage.googleapis.com).")
-@click.option("--tee", is_flag=True, help="Tee mode: copy stdin to stdout and record it (default when piped).")
+@click.option(
+    "--out",
+    "-o",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=str),
+    help="The fixture file to write (each exchange appended as it ends; the tee appends each chunk).",
+)
+@click.option(
+    "--upstream",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[URL]",
+    help="Proxy mode: forward to URL (alone: https://generativelanguage.googleapis.com).",
+)
+@click.option(
+    "--tee", is_flag=True, help="Tee mode: copy stdin to stdout and record it (default when piped)."
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Proxy: address to listen on.")
-@click.option("--port", type=int, default=0, show_default=True, help="Proxy: port to listen on; 0 picks a free one.")
-@click.option("--redact", multiple=True, metavar="REGEX",
-              help="Also redact what REGEX matches (its first group, if it has one). Repeatable.")
-@click.option("--timeout", type=float, default=300.0, show_default=True,
-              help="Proxy: seconds without a byte from the upstream before the stream counts as broken.")
-def record_main(out: str, upstream: str | None, tee: bool, host: str, port: int, redact: tuple[str, ...],
-                timeout: float) -> None:
+@click.option(
+    "--port", type=int, default=0, show_default=True, help="Proxy: port to listen on; 0 picks a free one."
+)
+@click.option(
+    "--redact",
+    multiple=True,
+    metavar="REGEX",
+    help="Also redact what REGEX matches (its first group, if it has one). Repeatable.",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="Proxy: seconds without a byte from the upstream before the stream counts as broken.",
+)
+def record_main(
+    out: str, upstream: str | None, tee: bool, host: str, port: int, redact: tuple[str, ...], timeout: float
+) -> None:
     """Record a stream into the fixture OUT, with its timing and without secrets.
 
     Proxy: sse-record --upstream [URL] --out FILE prints its base URL (http://127.0.0.1:PORT) and forwards
@@ -295,11 +486,63 @@ def record_main(out: str, upstream: str | None, tee: bool, host: str, port: int,
         if upstream is not None or (not tee and not _stdin_is_input()):
             from .record._proxy import DEFAULT_UPSTREAM, RecordingProxy
 
-            proxy = RecordingProxy(upstream or DEFAULT_UPSTREAM, out, host, port, redactor, timeout,
-                                   log=lambda line: click.echo(line, err=True))
-            _serve_until_signal(proxy, "sse-record")
+            proxy = RecordingProxy(
+                upstream or DEFAULT_UPSTREAM,
+                out,
+                host,
+                port,
+                redactor,
+                timeout,
+                log=lambda line: click.echo(line, err=True),
+            )
+            _record_until_signal(proxy)
             return
         _record_stdin(out, redactor)
+
+
+def _record_until_signal(proxy: Any) -> None:
+    """Run the recording proxy until SIGINT or SIGTERM. Every error is printed as it comes (each one, not
+    one per poll), and once more after stopping, so that a write failing in the last instant is reported
+    too; then one summary line. The exit status is 1 after any error."""
+    import signal
+    import threading
+
+    from .server._loop import is_loopback
+
+    stop = threading.Event()
+    errors = 0
+
+    def report() -> None:
+        nonlocal errors
+        for error in proxy.take_errors():
+            errors += 1
+            text = str(error) if isinstance(error, SSEError) else f"{type(error).__name__}: {error}"
+            click.echo(f"sse-record: error: {text.splitlines()[0]}", err=True)
+
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        proxy.start()
+        if not is_loopback(proxy.host):
+            click.echo(
+                f"sse-record: warning: listening on {proxy.host}, reachable from other machines; "
+                "recordings may hold private data",
+                err=True,
+            )
+        click.echo(proxy.url)
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            report()
+    finally:
+        try:
+            if proxy.is_running():
+                proxy.stop()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    report()
+    click.echo(f"sse-record: {proxy.summary()}" + (f"; {errors} errors" if errors else ""), err=True)
+    if errors:
+        sys.exit(1)
 
 
 def _record_stdin(out: str, redactor: Any) -> None:
@@ -312,124 +555,96 @@ def _record_stdin(out: str, redactor: Any) -> None:
 
     previous = signal.signal(signal.SIGTERM, interrupt)  # SIGTERM keeps what came, as Ctrl-C does
     try:
-        fixture = record_tee(sys.stdin.buffer, sys.stdout.buffer, out, redactor)
+        fixture = record_tee(
+            sys.stdin.buffer, sys.stdout.buffer, out, redactor, log=lambda line: click.echo(line, err=True)
+        )
     finally:
         signal.signal(signal.SIGTERM, previous)
     exchange = fixture.exchanges[0]
-    click.echo(f"sse-record: {exchange.status}, {len(exchange.chunks)} chunks, {len(exchange.body)} bytes, "
-               f"{exchange.end}; wrote {out}", err=True)
+    click.echo(
+        f"sse-record: {exchange.status}, {len(exchange.chunks)} chunks, {len(exchange.body)} bytes, "
+        f"{exchange.end}; wrote {out}",
+        err=True,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
 # sse-toolkit har: fixtures to and from HAR 1.2 (browser devtools, proxies).
 
 
-@main.group()
+@main.group(short_help="Convert fixtures to and from HAR files (browser devtools).")
 def har() -> None:
     """Convert fixtures to and from HAR 1.2 files (browser devtools, HTTP proxies)."""
 
 
-@har.command("export")
-@click.argument("fixture", type=click.Path(exists=True, dir_okay=False, path_type=str))
-@click.option("--out", "-o", type=click.File("wb"), default="-", help="The .har file to write (default: stdout).")
-@click.option("--base-url", metavar="URL", help="Scheme and host for the HAR's absolute URLs "
-              "(default: the recording's upstream, else http://127.0.0.1).")
-def har_export(fixture: str, out: IO[bytes], base_url: str | None) -> None:
-    """Write FIXTURE as HAR 1.2; chunk times, chunk boundaries and breaks go in "_sse_toolkit" fields."""
+@har.command("export", short_help="Write a fixture as a HAR 1.2 file.")
+@click.argument("fixture", type=_FIXTURE)
+@click.option(
+    "--out",
+    "-o",
+    metavar="FILE.har",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=str),
+    default="-",
+    help="The .har file to write (default: stdout).",
+)
+@click.option(
+    "--base-url",
+    metavar="URL",
+    help="Scheme and host for the HAR's absolute URLs "
+    "(default: the recording's upstream, else http://127.0.0.1).",
+)
+def har_export(fixture: str, out: str, base_url: str | None) -> None:
+    """Write FIXTURE as a HAR 1.2 file.
+
+    Chunk times, chunk boundaries and breaks go in "_sse_toolkit" fields.
+    """
     from .fixture._har import fixture_to_har
     from .fixture._io import load_fixture
 
     with _one_line_errors(fixture):
-        out.write(orjson.dumps(fixture_to_har(load_fixture(fixture), base_url), option=orjson.OPT_INDENT_2))
-        out.write(b"\n")
+        data = orjson.dumps(fixture_to_har(load_fixture(fixture), base_url), option=orjson.OPT_INDENT_2)
+    # Opened only now, so that a fixture that fails to load leaves no empty .har behind.
+    with _one_line_errors(_input_name(out)):
+        if out == "-":
+            sys.stdout.buffer.write(data + b"\n")
+            sys.stdout.buffer.flush()
+        else:
+            with open(out, "wb") as sink:
+                sink.write(data + b"\n")
 
 
-@har.command("import")
-@click.argument("har_file", metavar="FILE.har", type=click.File("rb"))
-@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=str),
-              help="The fixture file to write.")
+@har.command("import", short_help="Write the entries of a HAR file as one fixture.")
+@click.argument("har_file", metavar="FILE.har", type=_INPUT)
+@click.option(
+    "--out",
+    "-o",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=str),
+    help="The fixture file to write.",
+)
 @click.option("--match", metavar="TEXT", help="Keep only entries whose URL contains TEXT.")
 @click.option("--redact", multiple=True, metavar="REGEX", help="Also redact what REGEX matches. Repeatable.")
-def har_import(har_file: IO[bytes], out: str, match: str | None, redact: tuple[str, ...]) -> None:
-    """Write the entries of FILE.har as one fixture (in order), secrets redacted as sse-record does."""
+def har_import(har_file: str, out: str, match: str | None, redact: tuple[str, ...]) -> None:
+    """Write the entries of FILE.har as one fixture, in order.
+
+    Secrets are redacted as sse-record does.
+    """
     from .fixture._har import fixture_from_har
     from .fixture._redact import Redactor
 
-    name = _source_name(har_file)
+    name = _input_name(har_file)
     with _one_line_errors(name):
         redactor = Redactor(redact)
-        fixture = redactor.fixture(fixture_from_har(har_file.read(), source=name, match=match))
+        with _open_input(har_file) as src:
+            data = src.read()
+        fixture = redactor.fixture(fixture_from_har(data, source=name, match=match))
         if not fixture.exchanges:
             _fail(f"{name}: no entries" + (f" with {match!r} in the URL" if match else ""))
         redactor.save_checked(out, fixture)
         click.echo(f"sse-toolkit: {len(fixture.exchanges)} exchanges; wrote {out}", err=True)
 
 
-# -- Gemini: text and json ------------------------------------------------------------------------------------
-
-
-class _TextPrinter:
-    """Writes the first candidate's parts as they stream: text as is, thoughts on request, tools readably."""
-
-    def __init__(self, out: IO[bytes], thoughts: bool) -> None:
-        self.out = out
-        self.thoughts = thoughts
-        self.kind: str | None = None  # what was printed last: "text", "thought" or "block"
-        self.last = b"\n"
-
-    def _write(self, text: str, kind: str) -> None:
-        if not text:
-            return
-        if self.kind is not None and kind != self.kind:
-            # A new kind of output starts on its own paragraph.
-            self._raw(b"\n" if self.last == b"\n" else b"\n\n")
-        self.kind = kind
-        self._raw(text.encode())
-
-    def _raw(self, data: bytes) -> None:
-        self.out.write(data)
-        self.last = data[-1:]
-
-    def response(self, response: Any) -> None:
-        for candidate in response.candidates or ():
-            if candidate.index not in (None, 0) or candidate.content is None:
-                continue
-            for part in candidate.content.parts or ():
-                self._part(part)
-        self.out.flush()
-
-    def _part(self, part: Any) -> None:
-        if isinstance(part.text, str):
-            if part.thought:
-                if self.thoughts:
-                    self._write(part.text, "thought")
-            else:
-                self._write(part.text, "text")
-        elif part.function_call is not None:
-            call = part.function_call
-            args = orjson.dumps(call.args or {}).decode()
-            ident = f"  (id {call.id})" if call.id else ""
-            self._write(f"function call: {call.name}({args}){ident}\n", "block")
-        elif part.executable_code is not None:
-            code = part.executable_code
-            body = str(code.code or "").rstrip("\n")
-            self._write(f"```{str(code.language or '').lower()}\n{body}\n```\n", "block")
-        elif part.code_execution_result is not None:
-            result = part.code_execution_result
-            body = str(result.output or "").rstrip("\n")
-            self._write(f"``` output ({result.outcome})\n{body}\n```\n", "block")
-        elif part.function_response is not None:
-            self._write(f"function response: {part.function_response.name}\n", "block")
-        elif part.inline_data is not None:
-            blob = part.inline_data
-            self._write(f"[inline data: {blob.mime_type}, {len(str(blob.data or ''))} base64 characters]\n", "block")
-        elif part.file_data is not None:
-            self._write(f"[file: {part.file_data.file_uri} ({part.file_data.mime_type})]\n", "block")
-
-    def end(self) -> None:
-        if self.kind is not None and self.last != b"\n":
-            self._raw(b"\n")
-        self.out.flush()
+# -- Gemini: text and json -------------------------------------------------------------------------------
 
 
 def _gemini_failure(exc: Exception) -> NoReturn:
@@ -438,25 +653,26 @@ def _gemini_failure(exc: Exception) -> NoReturn:
     sys.exit(1)
 
 
-@main.command()
+@main.command(short_help="Print the answer text of a Gemini stream as it arrives.")
 @click.option("--thoughts", is_flag=True, help="Also print the model's thought summaries.")
-@click.argument("src", type=click.File("rb"), default="-")
-def text(thoughts: bool, src: IO[bytes]) -> None:
-    """Print the answer text of the Gemini stream SRC (a file, or - for stdin) as it arrives.
+@click.argument("src", type=_INPUT, default="-")
+def text(thoughts: bool, src: str) -> None:
+    """Print the answer text of the Gemini stream SRC (a file, or - for stdin).
 
-    SRC may be alt=sse events, the JSON-array stream, curl -i output or an error body. Function calls and
-    code execution are shown on their own lines. An API error, a blocked prompt or a stream cut short
-    prints what arrived, then one line on stderr (e.g. "error 503 UNAVAILABLE: ...") and exits 1.
+    The text is printed as it arrives. SRC may be alt=sse events, the JSON-array stream, curl -i output or
+    an error body. Function calls and code execution are shown on their own lines. An API error, a blocked
+    prompt or a stream cut short prints what arrived, then one line on stderr (e.g. "error 503 UNAVAILABLE:
+    ...") and exits 1.
     """
     from .gemini._errors import GeminiAPIError, PromptBlockedError, TruncatedStreamError
     from .gemini._stream import iter_responses
 
-    printer = _TextPrinter(sys.stdout.buffer, thoughts)
-    with _one_line_errors(_source_name(src)):
+    printer = TextPrinter(sys.stdout.buffer, thoughts)
+    with _one_line_errors(_input_name(src)), _open_input(src) as stream:
         splitter = HeadSplitter()
         finish: str | None = None
         try:
-            for response in iter_responses(_body_chunks(src, splitter), strict=True, splitter=splitter):
+            for response in iter_responses(_body_chunks(stream, splitter), strict=True, splitter=splitter):
                 printer.response(response)
                 finish = response.finish_reason or finish
         except (GeminiAPIError, PromptBlockedError, TruncatedStreamError) as exc:
@@ -468,13 +684,14 @@ def text(thoughts: bool, src: IO[bytes]) -> None:
             click.echo(f"finish reason: {finish}", err=True)
 
 
-@main.command("json")
-@click.argument("src", type=click.File("rb"), default="-")
-def json_command(src: IO[bytes]) -> None:
-    """Print the merged final response of the Gemini stream SRC as the API's JSON (as generateContent).
+@main.command("json", short_help="Print a Gemini stream merged into the API's final JSON.")
+@click.argument("src", type=_INPUT, default="-")
+def json_command(src: str) -> None:
+    """Print the Gemini stream SRC merged into one response, as the API's JSON.
 
-    SRC is read as for "text". On an API error, a blocked prompt or a stream cut short, what arrived is
-    printed merged, then one line on stderr, and the exit status is 1.
+    That is the JSON generateContent would have answered. SRC is read as for "text". On an API error, a
+    blocked prompt or a stream cut short, what arrived is printed merged, then one line on stderr, and the
+    exit status is 1.
     """
     from .gemini._errors import GeminiAPIError, PromptBlockedError, TruncatedStreamError
     from .gemini._merge import ResponseMerger, check_finished
@@ -482,11 +699,11 @@ def json_command(src: IO[bytes]) -> None:
     from .gemini._wire import dumps_pretty
 
     out = sys.stdout.buffer
-    with _one_line_errors(_source_name(src)):
+    with _one_line_errors(_input_name(src)), _open_input(src) as stream:
         splitter = HeadSplitter()
         merger = ResponseMerger()
         try:
-            for response in iter_responses(_body_chunks(src, splitter), splitter=splitter):
+            for response in iter_responses(_body_chunks(stream, splitter), splitter=splitter):
                 merger.add(response)
             out.write(dumps_pretty(check_finished(merger.result())) + b"\n")
         except (GeminiAPIError, PromptBlockedError, TruncatedStreamError) as exc:

@@ -94,7 +94,10 @@ def test_parse_strips_curl_i_heads(tmp_path: Path) -> None:
 
 
 def test_parse_lf_only_curl_i_head_and_proxy_block() -> None:
-    data = b"HTTP/1.1 200 Connection established\n\nHTTP/1.1 200 OK\nContent-Type: text/event-stream\n\n" + STREAM
+    data = (
+        b"HTTP/1.1 200 Connection established\n\nHTTP/1.1 200 OK\nContent-Type: text/event-stream\n\n"
+        + STREAM
+    )
     result = CliRunner().invoke(main, ["parse", "-"], input=data)
     assert result.exit_code == 0, result.output
     assert json_lines(result.stdout_bytes) == EXPECTED
@@ -115,7 +118,9 @@ def test_malformed_head_is_one_line_error_with_source_and_offset(tmp_path: Path)
 
 
 def test_input_ending_inside_a_head_is_one_line_error() -> None:
-    result = CliRunner().invoke(main, ["parse", "-"], input=b"HTTP/2 200 \r\ncontent-type: text/event-stream\r\n")
+    result = CliRunner().invoke(
+        main, ["parse", "-"], input=b"HTTP/2 200 \r\ncontent-type: text/event-stream\r\n"
+    )
     assert result.exit_code == 1
     assert_one_line_error(result.stderr, "<stdin>", "offset 0")
 
@@ -219,7 +224,9 @@ def test_reader_leaving_early_ends_quietly(tmp_path: Path) -> None:
     # `sse-toolkit parse big.sse | head -1`: the closed pipe must not produce a traceback.
     src = tmp_path / "big.sse"
     src.write_bytes((b"data: " + b"z" * 200 + b"\n\n") * 50_000)
-    proc = subprocess.Popen([console_script(), "parse", str(src)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [console_script(), "parse", str(src)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     assert proc.stdout is not None and proc.stderr is not None
     first = proc.stdout.readline()
     assert orjson.loads(first)["data"] == "z" * 200
