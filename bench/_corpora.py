@@ -38,13 +38,14 @@ CHUNK_SIZE = 4096  # a typical socket read / httpx iter_bytes() chunk
 
 # Words for the text deltas: mostly English, with the non-ASCII text Gemini streams carry raw (Polish and
 # French diacritics, typographic punctuation, some CJK and an emoji), plus markdown as the model writes it.
-_WORDS = (
+_TEXT = (
     "the capital of Poland is **Warsaw** (Polish: *Warszawa*), located in east-central Poland on the Vistula "
     "river; its metropolitan area has over 3 million people. Kraków Łódź Gdańsk Wrocław Poznań Zakopane "
     "zażółć gęślą jaźń — “reconstruction” after 1944 – the Old Town café résumé naïve déjà-vu Œuvre "
     "façade Ångström München Straße 東京 北京 日本語 한국어 🙂 is a UNESCO World Heritage Site and a dynamic "
     "modern European hub with museums, parks, palaces, universities, markets and a lively music scene."
-).split()
+)
+_WORDS = _TEXT.split()
 _BULLETS = ("\n\n", "\n*   **", ":** ", "\n", " ")
 
 
@@ -86,7 +87,9 @@ def gemini_stream(events: int = 20_000, *, seed: int = 0, text_bytes: int = 340)
     rng = random.Random(seed)
     out = []
     for i in range(events):
-        body = json.dumps(gemini_response(i, rng, text_bytes=text_bytes), ensure_ascii=False, separators=(",", ": "))
+        body = json.dumps(
+            gemini_response(i, rng, text_bytes=text_bytes), ensure_ascii=False, separators=(",", ": ")
+        )
         out.append(b"data: " + body.encode() + b"\r\n\r\n")
     return b"".join(out)
 
@@ -97,7 +100,7 @@ def small_stream(events: int = 300_000) -> bytes:
 
 
 def fields_stream(blocks: int = 100_000) -> bytes:
-    """Blocks with a comment, ``event``, ``id``, ``retry`` and three ``data`` lines each (one event per block)."""
+    """Blocks of a comment, ``event``, ``id``, ``retry`` and three ``data`` lines (one event per block)."""
     return b"".join(
         b": keep-alive %d\nevent: update\nid: %d\nretry: 3000\n"
         b'data: {"seq": %d,\ndata:  "status": "ok"\ndata: }\n\n' % (i, i, i)

@@ -1,8 +1,8 @@
 """Smoke test: bench/bench_parser.py runs end to end on small corpora and prints its tables.
 
 No timing is asserted (speed is measured by the benchmark itself, not by tests); this only proves that the
-script, its corpora and its peer drivers still work. Skipped where a peer library is not installed
-(``pip install -e ".[bench]"``).
+script, its corpora, its peer drivers, its fresh processes and its floors still work. Skipped where a peer
+library is not installed (``pip install -e ".[bench]"``).
 """
 
 from __future__ import annotations
@@ -33,8 +33,21 @@ def test_quick_benchmark_exits_0_and_prints_a_table_per_corpus(tmp_path: Path) -
         assert f"## {corpus}:" in proc.stdout
     for parser in ("sse_toolkit", "httpx-sse", "launchdarkly-eventsource", "sseclient-py"):
         assert f"| {parser} " in proc.stdout
+    assert "| fresh ms | steady ms |" in proc.stdout
+    assert "| floor: split + decode " in proc.stdout and "| floor: + events " in proc.stdout
     assert "linear time" in proc.stdout
+    assert "## summary" in proc.stdout
     assert "targets:" in proc.stdout
     results = json.loads(out_json.read_text())
     assert [c["name"] for c in results["corpora"]] == ["gemini", "small", "fields", "big"]
-    assert all(len(c["results"]) == 4 for c in results["corpora"])
+    for corpus in results["corpora"]:
+        assert len(corpus["results"]) == 4
+        for result in corpus["results"]:
+            # Both states were measured (a fresh process each and the steady one), and the worse one counts.
+            assert result["fresh_seconds"] > 0 and result["steady_seconds"] > 0
+            assert result["seconds"] == max(result["fresh_seconds"], result["steady_seconds"])
+    assert [f["parser"] for f in results["corpora"][0]["floors"]] == [
+        "floor: split + decode",
+        "floor: + events",
+    ]
+    assert all(c["floors"] == [] for c in results["corpora"][1:])

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from ._exceptions import SSEProtocolError
 
-__all__ = ["HeadSplitter", "HttpHead", "MAX_HEAD_SIZE", "find_header", "split_http_head"]
+__all__ = ["MAX_HEAD_SIZE", "HeadSplitter", "HttpHead", "find_header", "split_http_head"]
 
 MAX_HEAD_SIZE = 256 * 1024
 
@@ -61,7 +61,7 @@ class HeadSplitter:
     ``head`` is the final (non-interim) head once the body has started, else ``None``.
     """
 
-    __slots__ = ("heads", "_buf", "_searched", "_state", "_offset")
+    __slots__ = ("_buf", "_offset", "_searched", "_state", "heads")
 
     def __init__(self) -> None:
         self.heads: list[HttpHead] = []
@@ -98,7 +98,8 @@ class HeadSplitter:
                 self._searched = len(self._buf)
                 if len(self._buf) > MAX_HEAD_SIZE:
                     raise SSEProtocolError(
-                        f"HTTP head at byte offset {self._offset} is over {MAX_HEAD_SIZE} bytes without an end",
+                        f"HTTP head at byte offset {self._offset} is over {MAX_HEAD_SIZE} bytes "
+                        "without an end",
                         self._offset,
                     )
                 return b""
@@ -114,7 +115,9 @@ class HeadSplitter:
     def close(self) -> bytes:
         """End of input: return what was held back. A head without its end is an error."""
         if self._state == "head":
-            raise SSEProtocolError(f"input ends inside the HTTP head at byte offset {self._offset}", self._offset)
+            raise SSEProtocolError(
+                f"input ends inside the HTTP head at byte offset {self._offset}", self._offset
+            )
         return self._to_body()
 
     def _to_body(self) -> bytes:
@@ -137,7 +140,9 @@ def _parse_head(raw: bytes, offset: int) -> HttpHead:
         text = line.rstrip(b"\r").decode("latin-1")
         name, colon, value = text.partition(":")
         if not colon or not name.strip():
-            raise SSEProtocolError(f"malformed HTTP header line at byte offset {position}: {text[:80]!r}", position)
+            raise SSEProtocolError(
+                f"malformed HTTP header line at byte offset {position}: {text[:80]!r}", position
+            )
         headers.append((name.strip(), value.strip()))
         position += len(line) + 1
     version, status, reason = match.groups()

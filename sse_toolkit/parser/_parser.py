@@ -5,10 +5,15 @@ and #event-stream-interpretation. The parser does no I/O and imports nothing but
 
 Goals, in order:
 1. The spec, exactly, and the same events for every way of splitting the input into chunks.
-2. Worst case O(n) time in the input size, to avoid DoS: a chunk without a line end is appended to a
-   ``bytearray`` (amortised O(1), and compact: a list of 1-byte fragments would cost ~40 bytes per byte)
-   that is joined with the rest of its line once a line end arrives (so a 1 MiB line fed 1 byte at a time
-   is linear; httpx-sse 0.4.2 went quadratic here), and each chunk is scanned a fixed number of times.
+2. Worst case O(n) time in the input size, to avoid DoS: the chunks of a line that spans several are kept
+   as a list of pieces and joined once, when the line ends (so a 1 MiB line fed 1 byte at a time is
+   linear; httpx-sse 0.4.2 went quadratic here), and each chunk is scanned a fixed number of times. A
+   piece is a chunk itself, or a ``bytearray`` collecting chunks shorter than ``_PIECE`` up to about that
+   size (a list of 1-byte pieces would cost ~40 bytes per byte). Growing one ``bytearray`` for the whole
+   line instead made the time of big lines depend on the allocator's state: realloc extends the block in
+   place at the top of a fresh heap, but in a process that has done other work it moves it (a copy of the
+   line so far) several times per line, or the heap top is trimmed after each line and its pages fault
+   in again for the next.
 3. Memory bounded by ``max_event_size``, never by stream length: a line, or the data of one event, that
    grows past it raises ``SSEProtocolError`` naming its byte offset.
 4. Speed (bench/bench_parser.py measures it; bench/README.md has the numbers): Python code runs once per
@@ -31,8 +36,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from itertools import repeat
 from typing import Any
 
-from ._exceptions import SSEProtocolError, SSEUsageError
 from ._event import Event
+from ._exceptions import SSEProtocolError, SSEUsageError
 
 __all__ = ["DEFAULT_MAX_EVENT_SIZE", "EventParser", "aiter_events", "iter_events", "parse"]
 
@@ -41,8 +46,14 @@ __all__ = ["DEFAULT_MAX_EVENT_SIZE", "EventParser", "aiter_events", "iter_events
 DEFAULT_MAX_EVENT_SIZE = 64 * 1024 * 1024
 
 _BOM = b"\xef\xbb\xbf"
+# Chunks shorter than this are collected into a bytearray piece of an unfinished line, longer ones kept as
+# they are: a piece's own cost (its object and list slot) stays a few percent of its bytes, and copying
+# small chunks into a piece of this size stays cheap whatever the allocator does.
+_PIECE = 1024
 _BLANK: tuple[Any, Any] = ("", b"")  # a blank line, as text and (index 1, raw) as bytes
 _new_event = tuple.__new__  # Event is a NamedTuple; building it through tuple.__new__ skips a Python frame.
+# Endless, so one of each serves every batch: zip and map only draw from them.
+_EVENT, _MESSAGE, _NONE = repeat(Event), repeat("message"), repeat(None)
 
 
 class EventParser:
@@ -58,19 +69,21 @@ class EventParser:
     """
 
     __slots__ = (
-        "last_event_id",
-        "retry",
-        "max_event_size",
-        "_partial",
-        "_fed",
+        "_block_retry",
         "_bom",
-        "_skip_lf",
         "_closed",
         "_data",
         "_data_len",
-        "_type",
+        "_fed",
         "_id",
-        "_block_retry",
+        "_partial",
+        "_pending",
+        "_pieces",
+        "_skip_lf",
+        "_type",
+        "last_event_id",
+        "max_event_size",
+        "retry",
     )
 
     def __init__(self, *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE, last_event_id: str = "") -> None:
@@ -82,7 +95,11 @@ class EventParser:
         # A reconnecting client starts with the id it sent as Last-Event-ID, so events keep reporting it.
         self.last_event_id = last_event_id
         self.retry: int | None = None
-        self._partial: bytes | bytearray = b""  # the unfinished line (a bytearray once it grows: linear time)
+        # The unfinished line: its start from the last chunk that ended a line, then the pieces of the chunks
+        # without a line end since (see _PIECE); its length in bytes.
+        self._partial = b""
+        self._pieces: list[bytes | bytearray] = []
+        self._pending = 0
         self._fed = 0  # bytes fed so far: the stream offset for error messages
         self._bom: bytes | None = b""  # bytes seen while a leading BOM is still possible; None once decided
         self._skip_lf = False  # the last chunk ended in CR: an LF starting the next one ends no line
@@ -101,7 +118,8 @@ class EventParser:
         if type(chunk) is not bytes:
             if not isinstance(chunk, (bytes, bytearray, memoryview)):
                 raise SSEUsageError(
-                    f"EventParser.feed() takes bytes, not {type(chunk).__name__}; the parser does the decoding"
+                    f"EventParser.feed() takes bytes, not {type(chunk).__name__}; "
+                    "the parser does the decoding"
                 )
             if not chunk:
                 return []
@@ -137,40 +155,59 @@ class EventParser:
                 if not chunk:
                     return []
 
-        last = chunk[-1]
-        if last != 0x0A and last != 0x0D and b"\n" not in chunk and b"\r" not in chunk:
-            # No line end: keep the bytes, join later (the linear-time rule).
-            partial = self._partial
-            if type(partial) is bytes:
-                self._partial = partial = bytearray(partial)
-            partial += chunk
-            if len(partial) > self.max_event_size:
-                raise self._rest_error([])
+        if b"\n" not in chunk and b"\r" not in chunk:
+            # No line end: keep the chunk as a piece of the line, joined when it ends (the linear-time rule).
+            pieces = self._pieces
+            self._pending = pending = self._pending + len(chunk)
+            if not self._partial:
+                self._partial = chunk  # the line starts here: _join_spanned looks for `data: ` in it
+            elif len(chunk) >= _PIECE:
+                pieces.append(chunk)
+            elif pieces and type(pieces[-1]) is bytearray and len(pieces[-1]) < _PIECE:
+                pieces[-1] += chunk
+            else:
+                pieces.append(bytearray(chunk))
+            if pending > self.max_event_size:
+                raise self._rest_error([], pending)
             return []
 
         # "Lines must be separated by either a CRLF pair, a single LF, or a single CR." Split the chunk into
         # its complete lines and the unfinished rest: an ASCII chunk with LF line ends only (most streams)
         # is decoded once and split as text; any other by bytes.splitlines(), whose line ends are exactly
         # those three, its lines decoded later one by one (see the module docstring for why).
+        last = chunk[-1]
+        # The first line begins with the unfinished one: its ``pending`` bytes are ``partial`` and ``pieces``.
         partial = self._partial
-        pending = len(partial)
+        pieces = self._pieces
+        if pieces:
+            self._pieces = []
+        pending = self._pending
+        spanned = None  # the value of a `data: ` line that began before the last chunk: see _join_spanned
         lines: list[Any]  # str lines, or bytes lines if raw
         if b"\r" not in chunk and chunk.isascii():
             text = chunk.decode("ascii").split("\n")
             rest = text.pop()
             if pending:
                 # The partial line may hold non-ASCII bytes (even a cut UTF-8 sequence): decode it whole.
-                text[0] = (partial + chunk[: len(text[0])]).decode("utf-8", "replace")
+                end = chunk[: len(text[0])]
+                if pieces:
+                    spanned, line = _join_spanned(partial, pieces, end)
+                else:
+                    line = partial + end
+                text[0] = line.decode("utf-8", "replace")
             lines = text
             raw = False
             rest_bytes = chunk[len(chunk) - len(rest) :] if rest else b""
         else:
             lines = chunk.splitlines()
             rest_bytes = b"" if last == 0x0A or last == 0x0D else lines.pop()
-            if pending:
-                lines[0] = bytes(partial) + lines[0]
+            if pieces:
+                spanned, lines[0] = _join_spanned(partial, pieces, lines[0])
+            elif pending:
+                lines[0] = partial + lines[0]
             raw = True
         self._partial = rest_bytes
+        self._pending = len(rest_bytes)
         if not rest_bytes and last == 0x0D:
             self._skip_lf = True
 
@@ -191,27 +228,32 @@ class EventParser:
             else:
                 values = [line[6:] for line in evens if line[:6] == "data: "]
             if len(values) == len(evens):
+                if spanned is not None:
+                    values[0] = spanned.decode("utf-8", "replace")
                 if len(lines) % 2:  # the last data line's blank line has not come yet
                     value = values.pop()
                     self._data = [value]
                     self._data_len = len(value) + 1
                 if len(lines) > 1:
                     self.last_event_id = last_id = self._id
-                    fields = zip(repeat("message"), values, repeat(last_id), repeat(None))
-                    return list(map(_new_event, repeat(Event), fields))
+                    fields = zip(_MESSAGE, values, repeat(last_id), _NONE)
+                    return list(map(_new_event, _EVENT, fields))
                 return []
+        if spanned is not None:  # the general loop needs the whole line
+            whole: Any = b"data: " + spanned if raw else "data: " + spanned.decode("utf-8", "replace")
+            lines[0] = whole
         events = self._lines(lines, raw, chunk, start, pending)
         if len(rest_bytes) > self.max_event_size:
             # A rest this long came in one chunk. Checked after the complete lines before it, so that an
             # earlier violation is the one reported, and their events travel with the error, in any chunking.
-            raise self._rest_error(events)
+            raise self._rest_error(events, len(rest_bytes))
         return events
 
-    def _rest_error(self, events: list[Event]) -> SSEProtocolError:
-        offset = self._fed - len(self._partial)
+    def _rest_error(self, events: list[Event], pending: int) -> SSEProtocolError:
+        offset = self._fed - pending
         return SSEProtocolError(
-            f"line starting at byte offset {offset} is longer than max_event_size ({self.max_event_size} bytes) "
-            "and has no end yet",
+            f"line starting at byte offset {offset} is longer than max_event_size "
+            f"({self.max_event_size} bytes) and has no end yet",
             offset,
             events,
         )
@@ -223,6 +265,8 @@ class EventParser:
         """
         self._closed = True
         self._partial = b""
+        self._pieces = []
+        self._pending = 0
         self._data = []
         self._data_len = 0
         self._type = ""
@@ -267,7 +311,12 @@ class EventParser:
                     append(
                         _new_event(
                             Event,
-                            (etype or "message", data[0] if len(data) == 1 else "\n".join(data), last_id, block_retry),
+                            (
+                                etype or "message",
+                                data[0] if len(data) == 1 else "\n".join(data),
+                                last_id,
+                                block_retry,
+                            ),
                         )
                     )
                     data = []
@@ -309,11 +358,10 @@ class EventParser:
                 # "If the field value does not contain U+0000 NULL, set the last event ID buffer."
                 if "\x00" not in value:
                     last_id = value
-            elif name == "retry":
+            elif name == "retry" and value.isdigit() and value.isascii():
                 # "If the field value consists of only ASCII digits, set the reconnection time." int()
                 # alone would also take "-1", "+1", "1_000" and non-ASCII digits; an empty value is ignored.
-                if value.isdigit() and value.isascii():
-                    block_retry = self.retry = int(value)
+                block_retry = self.retry = int(value)
             # "Otherwise: the field is ignored."
         self.last_event_id = dispatched_id
         if not checked:
@@ -323,13 +371,27 @@ class EventParser:
                 data_len = sum(map(len, data)) + len(data)
         if too_long >= 0:
             self._data, self._data_len, self._type, self._id = data, data_len, etype, last_id
-            raise _limit_error("line at byte offset {} is longer", limit, chunk, pending, start, too_long, events)
+            raise _limit_error(
+                "line at byte offset {} is longer", limit, chunk, pending, start, too_long, events
+            )
         self._data = data
         self._data_len = data_len
         self._type = etype
         self._id = last_id
         self._block_retry = block_retry
         return events
+
+
+def _join_spanned(partial: bytes, pieces: list[bytes | bytearray], end: bytes) -> tuple[bytes | None, bytes]:
+    """Join a line that spans chunks, once: its start ``partial``, the ``pieces`` and its ``end``.
+
+    Returns ``(None, line)``, or for a ``data: `` line (the long lines of real streams are data: inline
+    images) ``(value, b"data: ")``: joined without the prefix, the value is not copied again to slice it
+    off; the caller puts it in place of the line's empty value.
+    """
+    if partial[:6] == b"data: ":
+        return b"".join([partial[6:], *pieces, end]), b"data: "
+    return None, b"".join([partial, *pieces, end])
 
 
 def _find_long_line(chunk: bytes, pending: int, count: int, limit: int) -> int:

@@ -43,7 +43,9 @@ def test_any_bytes_parse_the_same_in_every_chunking(data: bytes, seed: int) -> N
 
 @FAST
 @given(data=any_bytes, seed=seeds, limit=st.integers(1, 40))
-def test_over_limit_input_raises_only_protocol_errors_in_every_chunking(data: bytes, seed: int, limit: int) -> None:
+def test_over_limit_input_raises_only_protocol_errors_in_every_chunking(
+    data: bytes, seed: int, limit: int
+) -> None:
     fuzz.check_parser(data, random.Random(seed), limit=limit)
 
 
@@ -84,7 +86,10 @@ head_like = st.builds(
         [b"HTTP/1.1 ", status, b" OK", end, *[h + end for h in headers], end, body]
     ),
     st.sampled_from([b"200", b"100", b"404", b"2000", b"20", b"abc"]),
-    st.lists(st.sampled_from([b"content-type: text/event-stream", b"x:", b"no colon", b": empty", b"a:b"]), max_size=4),
+    st.lists(
+        st.sampled_from([b"content-type: text/event-stream", b"x:", b"no colon", b": empty", b"a:b"]),
+        max_size=4,
+    ),
     st.sampled_from([b"\r\n", b"\n"]),
     any_bytes,
 )
@@ -137,7 +142,9 @@ def test_gemini_iter_responses_raises_only_sse_errors_in_every_chunking(data: by
 
 
 @pytest.mark.skipif(fuzz._iter_responses() is None, reason="the Gemini layer is not there yet")
-@pytest.mark.parametrize("data", [b'data: {}\n\n{"error": {"code": 503}}x', b'}\r{"error":{"":5,"":"","":""}}:'])
+@pytest.mark.parametrize(
+    "data", [b'data: {}\n\n{"error": {"code": 503}}x', b'}\r{"error":{"":5,"":"","":""}}:']
+)
 def test_gemini_error_followed_by_garbage_is_the_same_error_in_every_chunking(data: bytes) -> None:
     # Found by the fuzzer: whole, the trailing byte made this a GeminiDecodeError; byte by byte the API
     # error was raised as soon as its JSON object closed. Fixed in the Gemini layer; kept as a regression.
@@ -147,9 +154,16 @@ def test_gemini_error_followed_by_garbage_is_the_same_error_in_every_chunking(da
 def test_the_long_running_fuzzer_runs_and_reports_counts() -> None:
     result = subprocess.run(
         [
-            sys.executable, str(ROOT / "fuzz" / "fuzz_parser.py"), "--seconds", "1", "--seed", "1",
+            sys.executable,
+            str(ROOT / "fuzz" / "fuzz_parser.py"),
+            "--seconds",
+            "1",
+            "--seed",
+            "1",
         ],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "inputs/s" in result.stdout

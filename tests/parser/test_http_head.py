@@ -7,13 +7,14 @@ as the whole-input ``split_http_head``.
 from __future__ import annotations
 
 import random
+from itertools import pairwise
 
 import pytest
 
 from sse_toolkit import HeadSplitter, HttpHead, SSEError, SSEProtocolError, split_http_head
 from sse_toolkit.parser._http_head import MAX_HEAD_SIZE
 
-BODY = b"data: {\"a\": 1}\r\n\r\n"
+BODY = b'data: {"a": 1}\r\n\r\n'
 
 
 def split_in_chunks(chunks: list[bytes]) -> tuple[list[HttpHead], bytes]:
@@ -31,7 +32,7 @@ def split_every_way(data: bytes) -> tuple[list[HttpHead], bytes]:
     for _ in range(5):
         cuts = sorted(rng.sample(range(len(data) + 1), min(len(data) + 1, rng.randint(1, 8))))
         bounds = [0, *cuts, len(data)]
-        assert split_in_chunks([data[a:b] for a, b in zip(bounds, bounds[1:])]) == expected
+        assert split_in_chunks([data[a:b] for a, b in pairwise(bounds)]) == expected
     return expected
 
 
@@ -72,7 +73,7 @@ def test_input_starting_with_http_slash_is_taken_as_a_head() -> None:
         split_http_head(b"HTTP/ is a protocol\n\ndata: x\n\n")
 
 
-# --- curl -i output ------------------------------------------------------------------------------------------
+# --- curl -i output -----------------------------------------------------------------------------------------
 
 
 def test_curl_i_http11_head_is_stripped_and_recorded() -> None:
@@ -92,7 +93,7 @@ def test_curl_i_http11_head_is_stripped_and_recorded() -> None:
 
 
 def test_curl_i_http2_head_without_reason() -> None:
-    data = b"HTTP/2 200 \r\ncontent-type: text/event-stream\r\nalt-svc: h3=\":443\"\r\n\r\n" + BODY
+    data = b'HTTP/2 200 \r\ncontent-type: text/event-stream\r\nalt-svc: h3=":443"\r\n\r\n' + BODY
     heads, body = split_every_way(data)
     assert body == BODY
     assert [(h.version, h.status, h.reason) for h in heads] == [("2", 200, "")]
@@ -105,10 +106,7 @@ def test_http2_head_without_trailing_space() -> None:
 
 
 def test_100_continue_then_200() -> None:
-    data = (
-        b"HTTP/1.1 100 Continue\r\n\r\n"
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n" + BODY
-    )
+    data = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n" + BODY
     heads, body = split_every_way(data)
     assert body == BODY
     assert [h.status for h in heads] == [100, 200]
@@ -125,7 +123,10 @@ def test_proxy_connection_established_then_http2_200() -> None:
     )
     heads, body = split_every_way(data)
     assert body == BODY
-    assert [(h.version, h.status, h.reason) for h in heads] == [("1.1", 200, "Connection established"), ("2", 200, "")]
+    assert [(h.version, h.status, h.reason) for h in heads] == [
+        ("1.1", 200, "Connection established"),
+        ("2", 200, ""),
+    ]
     assert heads[0].is_interim
 
 
@@ -148,11 +149,13 @@ def test_head_with_empty_body() -> None:
 
 def test_error_status_head_keeps_its_json_body() -> None:
     payload = b'{\n  "error": {\n    "code": 429\n  }\n}\n'
-    heads, body = split_every_way(b"HTTP/2 429 \r\ncontent-type: application/json; charset=UTF-8\r\n\r\n" + payload)
+    heads, body = split_every_way(
+        b"HTTP/2 429 \r\ncontent-type: application/json; charset=UTF-8\r\n\r\n" + payload
+    )
     assert heads[0].status == 429 and body == payload
 
 
-# --- errors --------------------------------------------------------------------------------------------------
+# --- errors -------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

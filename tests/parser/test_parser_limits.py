@@ -101,7 +101,7 @@ def test_first_limit_violation_is_reported_the_same_in_every_chunking() -> None:
     assert set(offsets.values()) == {12}, offsets
 
 
-# --- many small data lines -----------------------------------------------------------------------------------
+# --- many small data lines ----------------------------------------------------------------------------------
 
 
 def test_data_of_many_small_lines_up_to_the_limit_passes() -> None:
@@ -125,7 +125,7 @@ def test_default_limit_is_generous_and_used_by_default() -> None:
     assert EventParser().max_event_size == DEFAULT_MAX_EVENT_SIZE >= 16 * 1024 * 1024
 
 
-# --- memory and time -----------------------------------------------------------------------------------------
+# --- memory and time ----------------------------------------------------------------------------------------
 
 
 def test_memory_stays_bounded_over_a_50_mb_stream_of_normal_events() -> None:
@@ -192,7 +192,32 @@ def test_an_unfinished_line_in_tiny_chunks_costs_about_its_own_size_in_memory() 
     assert parser.feed(b"\n\n") == []  # a field named xxx…: ignored, and nothing is dispatched
 
 
+def test_an_unfinished_line_in_large_chunks_is_held_without_a_copy_until_it_ends() -> None:
+    # The chunks of an unfinished line are kept as they are and joined once, when the line ends; growing
+    # a copy instead would allocate the line's size (and more, moving it as it grows) before its end.
+    size = 4 * 1024 * 1024
+    line = b"data: " + b"x" * (size - 6)
+    chunks = [line[i : i + 65536] for i in range(0, size, 65536)]
+    parser = EventParser()
+    tracemalloc.start()
+    try:
+        for chunk in chunks:
+            assert parser.feed(chunk) == []
+        _, held = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        events = parser.feed(b"\n\n")
+        _, ending = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert events == [Event(data="x" * (size - 6))]
+    assert held < 64 * 1024, f"peak traced memory {held} bytes while the line was unfinished"
+    assert ending < 4 * size, f"peak traced memory {ending} bytes when the line ended"
+
+
 def test_a_reconnecting_parser_reports_the_id_it_resumed_from() -> None:
     parser = EventParser(last_event_id="41")
-    assert parser.feed(b"data: a\n\nid: 42\ndata: b\n\n") == [Event(data="a", id="41"), Event(data="b", id="42")]
+    assert parser.feed(b"data: a\n\nid: 42\ndata: b\n\n") == [
+        Event(data="a", id="41"),
+        Event(data="b", id="42"),
+    ]
     assert parser.last_event_id == "42"

@@ -7,12 +7,17 @@
 3. ``iter_events`` and ``aiter_events`` (asyncio) equal ``parse``.
 4. Fuzz invariant (h11 fuzz/afl-server.py): with a small ``max_event_size`` only ``SSEProtocolError`` ever
    escapes, and when nothing is raised the result is still the reference's.
+5. A huge line (an inline image's size, any field, multi-byte and invalid UTF-8 cut anywhere) fed in chunks
+   of any mix of sizes, tiny to larger than a socket read, gives the same result as feeding it whole, also
+   under a ``max_event_size`` just around its length.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
+from itertools import cycle, pairwise
 
 from _chunking import feed_chunks, feed_until_error
 from _reference import reference_parse
@@ -24,7 +29,9 @@ from sse_toolkit import Event, aiter_events, iter_events, parse
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Characters that exercise every UTF-8 length, NUL, BOM, colon and space, but never a line end.
-_SPECIAL = st.sampled_from(["a", "b", "0", "7", " ", ":", "\0", "\t", "\u00e9", "\u20ac", "\ufeff", "\U0001f600"])
+_SPECIAL = st.sampled_from(
+    ["a", "b", "0", "7", " ", ":", "\0", "\t", "\u00e9", "\u20ac", "\ufeff", "\U0001f600"]
+)
 _TEXT = st.lists(
     st.one_of(_SPECIAL, _SPECIAL, st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n")),
     max_size=12,
@@ -36,7 +43,9 @@ _INVALID = st.sampled_from([b"\xff", b"\x80", b"\xe2\x82", b"\xf0\x9f\x98", b"\x
 @st.composite
 def _line(draw: st.DrawFn) -> bytes:
     kind = draw(
-        st.sampled_from(["data", "data", "event", "id", "retry", "comment", "unknown", "blank", "blank", "bare"])
+        st.sampled_from(
+            ["data", "data", "event", "id", "retry", "comment", "unknown", "blank", "blank", "bare"]
+        )
     )
     if kind == "blank":
         return b""
@@ -45,7 +54,9 @@ def _line(draw: st.DrawFn) -> bytes:
     if kind == "bare":
         return draw(st.sampled_from([b"data", b"event", b"id", b"retry", b"foo"]))
     if kind == "retry":
-        value = draw(st.sampled_from(["0", "15", "007", "-1", "+1", "1_0", "1.5", "", " 3", "\u0661"]) | _TEXT)
+        value = draw(
+            st.sampled_from(["0", "15", "007", "-1", "+1", "1_0", "1.5", "", " 3", "\u0661"]) | _TEXT
+        )
     elif kind == "unknown":
         return draw(st.sampled_from([b"foo", b"Data", b"data "])) + b":" + draw(_TEXT).encode()
     else:
@@ -71,7 +82,9 @@ def streams(draw: st.DrawFn) -> bytes:
     return b"".join(parts)
 
 
-_ANY_STREAM = streams() | st.binary(max_size=300) | st.binary(max_size=60).map(lambda b: b.replace(b"\x00", b"\n"))
+_ANY_STREAM = (
+    streams() | st.binary(max_size=300) | st.binary(max_size=60).map(lambda b: b.replace(b"\x00", b"\n"))
+)
 
 
 @st.composite
@@ -81,7 +94,7 @@ def split(draw: st.DrawFn, data: bytes) -> list[bytes]:
         return [b""] if draw(st.booleans()) else []
     cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=12)))
     bounds = [0, *cuts, len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [data[a:b] for a, b in pairwise(bounds)]
 
 
 @FAST
@@ -146,3 +159,39 @@ def test_only_protocol_errors_escape_under_a_small_limit(data: st.DataObject) ->
             assert events == reference_parse(stream)[0][: len(events)]
         else:
             assert (events, parser.last_event_id, parser.retry) == reference_parse(stream)
+
+
+# Chunk sizes around the parser's thresholds: tiny reads, about a kilobyte, a socket read, more.
+_CHUNK_SIZES = st.sampled_from([1, 2, 5, 511, 1023, 1024, 1025, 4096, 65536])
+# Bytes for a huge line: ASCII, NUL, a colon and a space, every UTF-8 length, and invalid or cut sequences.
+_HUGE_ALPHABET = [b"a", b"Z", b"0", b"+", b"/", b"=", b":", b" ", b"\x00", b"\xc3\xa9", b"\xe2\x82\xac"]
+_HUGE_ALPHABET += [b"\xf0\x9f\x98\x80", b"\xff", b"\xe2\x82"]
+
+
+@st.composite
+def _huge_line_stream(draw: st.DrawFn) -> tuple[bytes, int]:
+    """An event, one huge line (any field, a random body), its end, and one more event; the line's length."""
+    rng = random.Random(draw(st.integers(0, 2**32 - 1)))
+    body = b"".join(rng.choices(_HUGE_ALPHABET, k=draw(st.integers(2_000, 150_000))))
+    line = draw(st.sampled_from([b"data: ", b"data:", b"event: ", b"id: ", b"retry: ", b":", b""])) + body
+    eol = draw(_EOL)
+    return b"data: before\r\n\r\n" + line + eol + eol + b"data: after\n\n", len(line)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_a_huge_line_in_chunks_of_any_sizes_gives_the_same_result_as_whole(data: st.DataObject) -> None:
+    stream, line_length = data.draw(_huge_line_stream(), label="stream")
+    sizes = cycle(data.draw(st.lists(_CHUNK_SIZES, min_size=1, max_size=6), label="chunk sizes"))
+    chunks = []
+    position = 0
+    while position < len(stream):
+        size = next(sizes)
+        chunks.append(stream[position : position + size])
+        position += size
+    assert feed_chunks(chunks) == feed_chunks([stream])
+    limit = line_length + data.draw(st.integers(-2, 2), label="max_event_size - line length")
+    events, exc, _ = feed_until_error(chunks, limit)
+    whole_events, whole_exc, _ = feed_until_error([stream], limit)
+    assert events == whole_events
+    assert (exc is None, exc and exc.offset) == (whole_exc is None, whole_exc and whole_exc.offset)

@@ -124,7 +124,33 @@ def test_only_one_lf_is_skipped_after_a_chunk_final_cr() -> None:
     assert parser.feed(b"\n\n") == [Event(data="a")]
 
 
-# --- fields --------------------------------------------------------------------------------------------------
+# --- lines that span chunks ---------------------------------------------------------------------------------
+
+LONG_VALUE = (
+    "A" * 20_000 + "\u00e9\u20ac\U0001f600" + "B" * 3_000
+)  # multi-byte characters cut in some chunkings
+
+
+@pytest.mark.parametrize("eol", [b"\n", b"\r", b"\r\n"], ids=["LF", "CR", "CRLF"])
+@pytest.mark.parametrize(
+    ("line", "event"),
+    [
+        (b"data: ", Event(event="image", data=LONG_VALUE + "\ntail", id="7")),
+        (b"data:", Event(event="image", data=LONG_VALUE + "\ntail", id="7")),
+        (b"event: ", Event(event=LONG_VALUE, data="tail", id="7")),
+        (b"id: ", Event(event="image", data="tail", id=LONG_VALUE)),
+    ],
+    ids=["data", "data-no-space", "event", "id"],
+)
+def test_a_long_line_spanning_chunks_in_a_block_of_several_fields(
+    line: bytes, event: Event, eol: bytes
+) -> None:
+    # Not the one-data-line shape of the batch path: the long line goes through the general loop whole.
+    block = [b"event: image", b"id: 7", line + LONG_VALUE.encode(), b"data: tail", b""]
+    check(eol.join(block) + eol, [event], last_event_id=event.id)
+
+
+# --- fields -------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -168,7 +194,9 @@ def test_data_lines_are_joined_with_lf() -> None:
     check(b"data: a\ndata:\n\n", [Event(data="a\n")])
 
 
-@pytest.mark.parametrize("line", [b"", b"event\n", b"event:\n", b"event: \n"], ids=["none", "bare", "colon", "space"])
+@pytest.mark.parametrize(
+    "line", [b"", b"event\n", b"event:\n", b"event: \n"], ids=["none", "bare", "colon", "space"]
+)
 def test_empty_event_type_means_message(line: bytes) -> None:
     check(line + b"data: x\n\n", [Event(event="message", data="x")])
 
@@ -183,7 +211,7 @@ def test_last_event_field_in_a_block_wins() -> None:
     check(b"event: a\nevent: b\ndata: 1\n\n", [Event(event="b", data="1")])
 
 
-# --- id ------------------------------------------------------------------------------------------------------
+# --- id -----------------------------------------------------------------------------------------------------
 
 
 def test_event_id_is_the_last_event_id_in_force_at_dispatch() -> None:
@@ -220,7 +248,7 @@ def test_id_keeps_spaces_and_non_ascii() -> None:
     check("id:  \u00e9 \ndata: x\n\n".encode(), [Event(data="x", id=" \u00e9 ")], last_event_id=" \u00e9 ")
 
 
-# --- retry ---------------------------------------------------------------------------------------------------
+# --- retry --------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -279,12 +307,20 @@ def test_retry_line_of_an_unfinished_block_still_sets_reconnection_time() -> Non
     check(b"retry: 5", [], retry=None)
 
 
-# --- no phantom events ---------------------------------------------------------------------------------------
+# --- no phantom events --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "stream",
-    [b"\n\n\n\n", b"\r\r\r", b"event: x\n\n", b"retry: 5\n\n", b"id: 1\n\n", b":comment\n\n", b"foo: bar\n\n"],
+    [
+        b"\n\n\n\n",
+        b"\r\r\r",
+        b"event: x\n\n",
+        b"retry: 5\n\n",
+        b"id: 1\n\n",
+        b":comment\n\n",
+        b"foo: bar\n\n",
+    ],
 )
 def test_block_without_data_dispatches_nothing(stream: bytes) -> None:
     assert feed_all_ways(stream).events == []
@@ -295,7 +331,7 @@ def test_keep_alive_comment_after_an_event_is_no_phantom_event() -> None:
     check(b"id: 1\ndata: a\n\n: keep-alive\n\n", [Event(data="a", id="1")], last_event_id="1")
 
 
-# --- end of stream -------------------------------------------------------------------------------------------
+# --- end of stream ------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("tail", [b"data: b\n", b"data: b", b"data: b\r", b"data: b\r\n"])
@@ -315,7 +351,7 @@ def test_close_returns_an_empty_list_and_parse_equals_feed_plus_close() -> None:
     assert parse(b"data: a\n\ndata: b\n") == [Event(data="a")]
 
 
-# --- invalid UTF-8 -------------------------------------------------------------------------------------------
+# --- invalid UTF-8 ------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -351,7 +387,7 @@ def test_invalid_utf8_cut_across_chunks_gives_the_same_replacements_as_whole() -
         assert feed_chunks([stream[:cut], stream[cut:]]).events == [Event(data="\ufffd")]
 
 
-# --- usage errors --------------------------------------------------------------------------------------------
+# --- usage errors -------------------------------------------------------------------------------------------
 
 
 def test_feed_after_close_raises_usage_error() -> None:
@@ -391,7 +427,7 @@ def test_sse_error_root_cannot_be_raised_itself() -> None:
         SSEError("x")
 
 
-# --- Event ---------------------------------------------------------------------------------------------------
+# --- Event --------------------------------------------------------------------------------------------------
 
 
 def test_event_defaults_are_the_spec_defaults() -> None:
@@ -419,7 +455,9 @@ def test_event_is_immutable() -> None:
 def test_event_is_a_hashable_value() -> None:
     assert Event(data="a", id="1") == Event(data="a", id="1")
     assert hash(Event(data="a")) == hash(Event(data="a"))
-    assert pickle.loads(pickle.dumps(Event(event="e", data="x", retry=3))) == Event(event="e", data="x", retry=3)
+    assert pickle.loads(pickle.dumps(Event(event="e", data="x", retry=3))) == Event(
+        event="e", data="x", retry=3
+    )
 
 
 def test_event_json_and_to_dict() -> None:

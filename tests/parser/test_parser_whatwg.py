@@ -39,7 +39,7 @@ class Case:
     stream: bytes
     events: list[Event]
     last_event_id: str | None = None  # checked when not None
-    retry: int | None | str = field(default="unchecked")
+    retry: int | str | None = field(default="unchecked")
 
 
 CASES = [
@@ -56,7 +56,8 @@ CASES = [
     Case(
         "format-comments",  # comments (with NUL, CR, CRLF, long ones) between data lines change nothing
         _message_py(
-            f"data:1\r:\0\n:\r\ndata:2\n:{LONG}\rdata:3\n:data:fail\r:{LONG}\ndata:4\n".encode(), newline=False
+            f"data:1\r:\0\n:\r\ndata:2\n:{LONG}\rdata:3\n:data:fail\r:{LONG}\ndata:4\n".encode(),
+            newline=False,
         ),
         [Event(data="1\n2\n3\n4")],
     ),
