@@ -6,17 +6,15 @@ server layer can reproduce an ending without knowing what a fixture is.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 __all__ = ["End"]
 
 
-class End(str, Enum):
+class End(StrEnum):
     """How a response body ended. The values are the words the recorded fixture format writes."""
 
-    COMPLETE = "complete"  # as HTTP says: the final chunk, the Content-Length reached, or a tee's end of input
+    # As HTTP says: the final chunk, the Content-Length reached, or a tee's end of input.
+    COMPLETE = "complete"
     RESET = "reset"  # the connection broke mid-body (a reset, no final chunk)
     TIMEOUT = "timeout"  # the recorder gave up waiting for the upstream; replayed as an abrupt close
-
-    def __str__(self) -> str:
-        return self.value
