@@ -19,11 +19,12 @@ import sys
 try:
     import atheris  # type: ignore[import-untyped]
 except ImportError:  # optional: fuzz_parser.py needs nothing beyond the package
-    sys.exit('atheris is not installed: pip install atheris (or run fuzz/fuzz_parser.py instead)')
+    sys.exit("atheris is not installed: pip install atheris (or run fuzz/fuzz_parser.py instead)")
 
 with atheris.instrument_imports():
-    import sse_toolkit  # noqa: F401 - instrumented for coverage feedback
     import fuzz_parser
+
+    import sse_toolkit  # noqa: F401 - instrumented for coverage feedback
 
 _LIMITS = (1, 2, 3, 5, 8, 13, 32, 100, None)
 _IGNORE = {kind.strip() for kind in os.environ.get("FUZZ_IGNORE", "").split(",") if kind.strip()}

@@ -42,8 +42,8 @@ import sse_toolkit
 from sse_toolkit import Event, EventParser, HeadSplitter, SSEError, split_http_head
 
 __all__ = [
-    "Failure",
     "TARGETS",
+    "Failure",
     "check_cli",
     "check_gemini",
     "check_head",
@@ -73,18 +73,87 @@ class Failure(Exception):
 # --- input generators ------------------------------------------------------------------------------------
 
 _TOKENS: list[bytes] = [
-    b"data", b"data", b"data", b"event", b"id", b"retry", b"dat", b"DATA", b"data ", b"",
-    b":", b":", b": ", b" ", b"  ", b"\t",
-    b"\n", b"\n", b"\r", b"\r\n", b"\r\n", b"\n\n", b"\r\n\r\n", b"\r\r", b"\n\r",
-    b"\xef\xbb\xbf", b"\xef\xbb", b"\xef", b"\x00", b"\xff", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80",
-    "é".encode(), "€".encode(), "😀".encode(), "\u0661".encode(), "\u2028".encode(), "\x85".encode(),
-    b"0", b"1", b"12", b"3000", b"-1", b"+5", b"1_0", b"1.5", b"99999999999999999999",
-    b"x", b"hello", b"{", b"}", b'{"candidates": [', b"]", b",", b'"', b"\\",
-    b"HTTP/1.1 200 OK\r\n", b"HTTP/2 200\r\n", b"content-type: text/event-stream\r\n",
+    b"data",
+    b"data",
+    b"data",
+    b"event",
+    b"id",
+    b"retry",
+    b"dat",
+    b"DATA",
+    b"data ",
+    b"",
+    b":",
+    b":",
+    b": ",
+    b" ",
+    b"  ",
+    b"\t",
+    b"\n",
+    b"\n",
+    b"\r",
+    b"\r\n",
+    b"\r\n",
+    b"\n\n",
+    b"\r\n\r\n",
+    b"\r\r",
+    b"\n\r",
+    b"\xef\xbb\xbf",
+    b"\xef\xbb",
+    b"\xef",
+    b"\x00",
+    b"\xff",
+    b"\xc3",
+    b"\xe2\x82",
+    b"\xed\xa0\x80",
+    "é".encode(),
+    "€".encode(),
+    "😀".encode(),
+    "\u0661".encode(),
+    "\u2028".encode(),
+    "\x85".encode(),
+    b"0",
+    b"1",
+    b"12",
+    b"3000",
+    b"-1",
+    b"+5",
+    b"1_0",
+    b"1.5",
+    b"99999999999999999999",
+    b"x",
+    b"hello",
+    b"{",
+    b"}",
+    b'{"candidates": [',
+    b"]",
+    b",",
+    b'"',
+    b"\\",
+    b"HTTP/1.1 200 OK\r\n",
+    b"HTTP/2 200\r\n",
+    b"content-type: text/event-stream\r\n",
 ]
 _FIELDS = [b"data", b"data", b"data", b"event", b"id", b"retry", b"", b"comment", b"Data", b"data "]
-_VALUES = [b"", b"x", b" x", b"  two spaces", b"{\"a\": 1}", b"1000", b"0", b"-1", b"\x00", b"a\x00b",
-           "über".encode(), b"\xff\xfe", b"12a", b"\xef\xbb\xbfbom", "١٢".encode(), b":", b"a: b"]
+_VALUES = [
+    b"",
+    b"x",
+    b" x",
+    b"  two spaces",
+    b'{"a": 1}',
+    b"1000",
+    b"0",
+    b"-1",
+    b"\x00",
+    b"a\x00b",
+    "über".encode(),
+    b"\xff\xfe",
+    b"12a",
+    b"\xef\xbb\xbfbom",
+    "١٢".encode(),
+    b":",
+    b"a: b",
+]
 _LINE_ENDS = [b"\n", b"\r", b"\r\n"]
 
 
@@ -169,7 +238,12 @@ def gen_mutation(rng: random.Random, max_size: int) -> bytes:
     return bytes(data[:max_size])
 
 
-GENERATORS: list[Callable[[random.Random, int], bytes]] = [gen_random, gen_alphabet, gen_structured, gen_mutation]
+GENERATORS: list[Callable[[random.Random, int], bytes]] = [
+    gen_random,
+    gen_alphabet,
+    gen_structured,
+    gen_mutation,
+]
 
 
 def gen_input(rng: random.Random, max_size: int) -> bytes:
@@ -225,7 +299,13 @@ def _check_event_shape(event: Any) -> None:
         raise Failure("parser-bad-event", f"dispatched {type(event).__name__}, not Event: {event!r}")
     if not all(isinstance(value, str) for value in event[:3]):
         raise Failure("parser-bad-event", f"non-str field in {event!r}")
-    if "\r" in event.event or "\n" in event.event or "\r" in event.id or "\n" in event.id or "\r" in event.data:
+    if (
+        "\r" in event.event
+        or "\n" in event.event
+        or "\r" in event.id
+        or "\n" in event.id
+        or "\r" in event.data
+    ):
         raise Failure("parser-bad-event", f"line end inside a field: {event!r}")
     if "\x00" in event.id:
         raise Failure("parser-bad-event", f"NUL in id: {event!r}")
@@ -360,7 +440,9 @@ def check_cli(data: bytes, rng: random.Random) -> None:
     except SSEError as exc:
         raise Failure("cli-exit-0-on-bad-input", f"the API raises {exc}") from exc
     if len(result.stdout_bytes.splitlines()) != len(expected):
-        raise Failure("cli-event-count", f"{len(result.stdout_bytes.splitlines())} lines, {len(expected)} events")
+        raise Failure(
+            "cli-event-count", f"{len(result.stdout_bytes.splitlines())} lines, {len(expected)} events"
+        )
 
 
 def _iter_responses() -> Callable[..., Iterator[Any]] | None:
@@ -429,7 +511,9 @@ def shrink(data: bytes, fails: Callable[[bytes], bool], budget: int = 3000) -> b
     return data
 
 
-def _reproduce(target: Callable[[bytes, random.Random], None], kind: str, seed: int) -> Callable[[bytes], bool]:
+def _reproduce(
+    target: Callable[[bytes, random.Random], None], kind: str, seed: int
+) -> Callable[[bytes], bool]:
     def fails(candidate: bytes) -> bool:
         try:
             target(candidate, random.Random(seed))
@@ -501,11 +585,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="how long to run (default 60)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: from the clock)")
     parser.add_argument(
-        "--targets", default=",".join(TARGETS), help=f"comma-separated, from {', '.join(TARGETS)} (default all)"
+        "--targets",
+        default=",".join(TARGETS),
+        help=f"comma-separated, from {', '.join(TARGETS)} (default all)",
     )
     parser.add_argument("--max-size", type=int, default=4096, help="largest input in bytes (default 4096)")
-    parser.add_argument("--save", type=pathlib.Path, default=None, help="write each shrunk failing input here")
-    parser.add_argument("--ignore", default="", help="comma-separated failure kinds already known (fuzz past them)")
+    parser.add_argument(
+        "--save", type=pathlib.Path, default=None, help="write each shrunk failing input here"
+    )
+    parser.add_argument(
+        "--ignore", default="", help="comma-separated failure kinds already known (fuzz past them)"
+    )
     args = parser.parse_args(argv)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     unknown = [t for t in targets if t not in TARGETS]

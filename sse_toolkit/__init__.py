@@ -19,34 +19,43 @@ from __future__ import annotations
 import importlib as _importlib
 from typing import Any as _Any
 
-from .parser import Event, EventParser, SSEError, SSEProtocolError, SSEUsageError, aiter_events, iter_events, parse
-from .gemini import GeminiError, GenerateContentResponse, aiter_responses, iter_responses, merge_responses
-from .fixture import Fixture, GeminiScript, load_fixture, save_fixture
-from .replay import ReplayServer
-from .record import RecordingProxy
 from ._version import __version__
+from .fixture import Fixture, GeminiScript, load_fixture, save_fixture
+from .gemini import GeminiError, GenerateContentResponse, aiter_responses, iter_responses, merge_responses
+from .parser import (
+    Event,
+    EventParser,
+    SSEError,
+    SSEProtocolError,
+    SSEUsageError,
+    aiter_events,
+    iter_events,
+    parse,
+)
+from .record import RecordingProxy
+from .replay import ReplayServer
 
 __all__ = [
-    "__version__",
-    "aiter_events",
-    "aiter_responses",
     "Event",
     "EventParser",
     "Fixture",
     "GeminiError",
     "GeminiScript",
     "GenerateContentResponse",
+    "RecordingProxy",
+    "ReplayServer",
+    "SSEError",
+    "SSEProtocolError",
+    "SSEUsageError",
+    "__version__",
+    "aiter_events",
+    "aiter_responses",
     "iter_events",
     "iter_responses",
     "load_fixture",
     "merge_responses",
     "parse",
-    "RecordingProxy",
-    "ReplayServer",
     "save_fixture",
-    "SSEError",
-    "SSEProtocolError",
-    "SSEUsageError",
 ]
 
 # Names that were top-level before the layers became subpackages: resolved on first use, kept for one release.

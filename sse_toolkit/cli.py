@@ -429,7 +429,7 @@ def _stdin_is_input() -> bool:
     return stat.S_ISFIFO(mode) or stat.S_ISREG(mode) or stat.S_ISSOCK(mode)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("sse-record", context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sse-record")
 @click.option(
     "--out",

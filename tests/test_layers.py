@@ -17,7 +17,17 @@ _RANK = {name: rank for rank, name in enumerate(_LAYERS)}
 # replay and record are one floor: neither imports the other.
 _RANK["record"] = _RANK["replay"]
 _TOP_LEVEL_BELOW_ALL = {"_version"}  # a leaf every layer may read
-_NO_IO = {"socket", "socketserver", "http", "ssl", "selectors", "subprocess", "threading", "urllib", "asyncio"}
+_NO_IO = {
+    "socket",
+    "socketserver",
+    "http",
+    "ssl",
+    "selectors",
+    "subprocess",
+    "threading",
+    "urllib",
+    "asyncio",
+}
 
 
 def _module_name(path: pathlib.Path) -> str:
@@ -95,7 +105,9 @@ def test_module_imports_only_its_own_layer_or_lower(path: pathlib.Path) -> None:
     assert not wrong, f"{me} ({_layer(me)} layer) imports modules of a higher or sibling layer: {wrong}"
 
 
-@pytest.mark.parametrize("path", [p for p in MODULES if _layer(_module_name(p)) in ("parser", "gemini")], ids=str)
+@pytest.mark.parametrize(
+    "path", [p for p in MODULES if _layer(_module_name(p)) in ("parser", "gemini")], ids=str
+)
 def test_sans_io_layers_import_no_io_modules(path: pathlib.Path) -> None:
     _, others = _imports(path)
     assert not (others & _NO_IO), f"{path.name} is sans-IO but imports {sorted(others & _NO_IO)}"
@@ -110,7 +122,9 @@ def test_server_layer_knows_no_fixture(path: pathlib.Path) -> None:
 @pytest.mark.parametrize("path", MODULES, ids=IDS)
 def test_no_private_name_is_imported_across_modules(path: pathlib.Path) -> None:
     ours, _ = _imports(path)
-    private = sorted(f"{t}.{n}" for t, names in ours for n in names if n.startswith("_") and n != "__version__")
+    private = sorted(
+        f"{t}.{n}" for t, names in ours for n in names if n.startswith("_") and n != "__version__"
+    )
     assert not private, f"{_module_name(path)} imports private names {private}; export them or move the code"
 
 

@@ -9,16 +9,16 @@ from ._http_head import HeadSplitter, HttpHead, split_http_head
 from ._parser import DEFAULT_MAX_EVENT_SIZE, EventParser, aiter_events, iter_events, parse
 
 __all__ = [
-    "aiter_events",
     "DEFAULT_MAX_EVENT_SIZE",
     "Event",
     "EventParser",
     "HeadSplitter",
     "HttpHead",
-    "iter_events",
-    "parse",
-    "split_http_head",
     "SSEError",
     "SSEProtocolError",
     "SSEUsageError",
+    "aiter_events",
+    "iter_events",
+    "parse",
+    "split_http_head",
 ]

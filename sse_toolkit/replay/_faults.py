@@ -14,20 +14,38 @@ Order of application (each step sees the result of the one before):
   4. ``rechunk``: pieces are re-split (``1`` or any size in bytes, or ``"random"`` sizes from ``seed``);
   5. ``latency`` before the first byte, ``event_latency`` before each later event, each plus a random
      ``0..jitter`` (seeded).
+
+Every delay is bounded where it enters: each time field is at most ``MAX_DELAY`` (one day, the fixture
+layer's bound for every replayed delay), and so is the sum of the delays one response adds up to; beyond
+that ``SSEUsageError`` names the field (a per-request ``x-sse-replay-faults`` header then gets a 400).
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..parser._exceptions import SSEUsageError
 from ..fixture._model import End
+from ..fixture._pace import MAX_DELAY
 from ..gemini._wire import error_body
+from ..parser._exceptions import SSEUsageError
+from ._convert import Planned
 
-__all__ = ["Faults", "error_reply_body", "inject", "parse_faults", "retry_after_header", "retry_delay_text"]
+__all__ = [
+    "FAULTS_HEADER",
+    "Faults",
+    "error_reply_body",
+    "inject",
+    "parse_faults",
+    "retry_after_header",
+    "retry_delay_text",
+]
+
+FAULTS_HEADER = "x-sse-replay-faults"  # per-request faults, e.g. "status=503" or "rechunk=1, seed=4"
 
 # The API's own texts for each status (from real responses; 429 also carries Help/QuotaFailure/RetryInfo).
 _ERRORS: dict[int, tuple[str, str]] = {
@@ -58,6 +76,7 @@ _ERRORS: dict[int, tuple[str, str]] = {
     503: ("UNAVAILABLE", "The model is overloaded. Please try again later."),
     504: ("DEADLINE_EXCEEDED", "Deadline expired before operation could complete."),
 }
+_QUOTA_METRIC = "generativelanguage.googleapis.com/generate_content_free_tier_requests"
 _RANDOM_MAX = 32  # largest piece of "random" re-chunking: small enough to split every Gemini event
 
 
@@ -75,6 +94,9 @@ class Faults:
     - ``rechunk``: piece size in bytes (``1``: byte by byte) or ``"random"`` (1..32 bytes, from ``seed``).
     - ``latency`` before the first byte; ``event_latency`` before each later event; ``jitter`` adds a
       random ``0..jitter`` to each of these delays (from ``seed``).
+
+    Times (``latency``, ``event_latency``, ``jitter``, ``retry_after``) are 0..``MAX_DELAY`` seconds (one
+    day); anything else, ``inf`` and NaN included, raises ``SSEUsageError`` naming the field.
     """
 
     status: int | None = None
@@ -91,16 +113,20 @@ class Faults:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        retry = self.retry_after
-        if isinstance(retry, bool) or not isinstance(retry, (int, float)) or not 0 <= retry < 1e9:
-            raise SSEUsageError(f"fault retry_after must be a number of seconds >= 0, got {retry!r}")
+        for name in ("retry_after", "latency", "event_latency", "jitter"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 0 <= value <= MAX_DELAY  # NaN and inf too
+            ):
+                raise SSEUsageError(
+                    f"fault {name} must be >= 0 seconds and at most {MAX_DELAY:g} (one day), got {value!r}"
+                )
         for name in ("error_after", "truncate_after", "disconnect_after", "disconnect_after_bytes"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 0):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
                 raise SSEUsageError(f"fault {name} must be a whole number >= 0, got {value!r}")
-        for name in ("latency", "event_latency", "jitter"):
-            if not getattr(self, name) >= 0:  # NaN too
-                raise SSEUsageError(f"fault {name} must be >= 0 seconds, got {getattr(self, name)!r}")
         for name in ("status", "error_code"):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, int) and 400 <= value <= 599):
@@ -112,14 +138,26 @@ class Faults:
     def active(self) -> bool:
         """True when any fault is set."""
         return (
-            self.status is not None or self.error_after is not None or self.truncate_after is not None
-            or self.disconnect_after is not None or self.disconnect_after_bytes is not None
-            or self.rechunk is not None or self.latency > 0 or self.event_latency > 0 or self.jitter > 0
+            self.status is not None
+            or self.error_after is not None
+            or self.truncate_after is not None
+            or self.disconnect_after is not None
+            or self.disconnect_after_bytes is not None
+            or self.rechunk is not None
+            or self.latency > 0
+            or self.event_latency > 0
+            or self.jitter > 0
         )
 
 
 _INT_FIELDS = {
-    "status", "error_after", "truncate_after", "error_code", "disconnect_after", "disconnect_after_bytes", "seed"
+    "status",
+    "error_after",
+    "truncate_after",
+    "error_code",
+    "disconnect_after",
+    "disconnect_after_bytes",
+    "seed",
 }
 _FLOAT_FIELDS = {"latency", "event_latency", "jitter", "retry_after"}
 
@@ -188,12 +226,15 @@ def error_reply_body(code: int, retry_after: float = 7) -> bytes:
                 "@type": "type.googleapis.com/google.rpc.QuotaFailure",
                 "violations": [
                     {
-                        "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                        "quotaMetric": _QUOTA_METRIC,
                         "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
                     }
                 ],
             },
-            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay_text(retry_after)},
+            {
+                "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                "retryDelay": retry_delay_text(retry_after),
+            },
         ]
     return error_body(code, status, message, details)
 
@@ -201,7 +242,7 @@ def error_reply_body(code: int, retry_after: float = 7) -> bytes:
 Pieces = list[tuple[float, bytes]]
 
 
-def _cut(pieces: Pieces, offset: int) -> Pieces:
+def _cut(pieces: Sequence[tuple[float, bytes]], offset: int) -> Pieces:
     """The pieces holding the first ``offset`` body bytes (the last one split if needed)."""
     out: Pieces = []
     pos = 0
@@ -232,6 +273,12 @@ def _delay(pieces: Pieces, event_ends: list[int], faults: Faults, rng: random.Ra
     for k in range(len(starts)):
         total += (faults.latency if k == 0 else faults.event_latency) + rng.uniform(0, faults.jitter)
         shifts.append(total)
+    if total > MAX_DELAY:
+        raise SSEUsageError(
+            f"faults latency={faults.latency:g}, event_latency={faults.event_latency:g} and "
+            f"jitter={faults.jitter:g} add up to {total:g} s over {len(starts)} events: beyond the "
+            f"{MAX_DELAY:g} s (one day) a replayed delay may take"
+        )
     out: Pieces = []
     pos, k = 0, 0
     for t, data in pieces:
@@ -242,43 +289,44 @@ def _delay(pieces: Pieces, event_ends: list[int], faults: Faults, rng: random.Ra
     return out
 
 
-def _truncation_point(pieces: Pieces, ends: list[int], count: int) -> int:
+def _truncation_point(ends: list[int], count: int, finish_at: int | None) -> int:
     """Body offset after ``count`` events, moved back before the first event that carries a finishReason
     (a truncated answer must not look finished)."""
-    body = b"".join(data for _, data in pieces)
-    start = 0
-    for number, stop in enumerate(ends[:count]):
-        if b'"finishReason"' in body[start:stop] or b'"finish_reason"' in body[start:stop]:
-            return ends[number - 1] if number else 0
-        start = stop
-    if count == 0:
-        return 0
-    return ends[min(count, len(ends)) - 1] if ends else 0
+    n = min(count, len(ends))
+    if finish_at is not None:
+        n = min(n, bisect.bisect_left(ends, finish_at))  # the index of the event holding the finishReason
+    return ends[n - 1] if n else 0
 
 
-def inject(
-    pieces: Pieces, event_ends: list[int], faults: Faults, end: str = End.COMPLETE
-) -> tuple[Pieces, str]:
-    """Apply steps 2..5 (all but ``status``) to a streamed body; returns the new pieces and how it ends.
-
-    ``pieces`` are ``(t, data)`` with ``t`` seconds after the request; ``event_ends`` the body offsets
-    just after each event. ``end`` is the recorded end (End.COMPLETE, End.RESET, End.TIMEOUT).
-    """
+def inject(planned: Planned, faults: Faults, error_event: Callable[[bytes], bytes] | None = None) -> Planned:
+    """Apply steps 2..5 (all but ``status``) to a planned body (its pieces a list, its event ends known);
+    returns the body as faulted. ``error_event`` turns the API's raw mid-stream error into what this
+    stream sends instead (the compatibility stream's error event); None: sent raw, as the Gemini API does."""
     rng = random.Random(faults.seed)
-    ends = sorted(event_ends)
+    pieces: Sequence[tuple[float, bytes]] = planned.pieces
+    ends = sorted(planned.event_ends or ())
+    end = planned.end
+    finish_at = planned.finish_at
+    error_end: int | None = None  # the appended raw error's end in ``ends``: not an event of the stream
     if faults.error_after is not None:
         offset = ends[faults.error_after - 1] if 0 < faults.error_after <= len(ends) else 0
         if faults.error_after > len(ends):
             offset = sum(len(d) for _, d in pieces)
-        kept = _cut(pieces, offset)
-        t = kept[-1][0] if kept else (pieces[0][0] if pieces else 0.0)
-        pieces = [*kept, (t, error_reply_body(faults.error_code))]
-        ends = [e for e in ends if e <= offset] + [offset + len(pieces[-1][1])]
+        cut = _cut(pieces, offset)
+        t = cut[-1][0] if cut else (pieces[0][0] if pieces else 0.0)
+        error = error_reply_body(faults.error_code)
+        if error_event is not None:
+            error = error_event(error)
+        pieces = [*cut, (t, error)]
+        error_end = offset + len(error)
+        ends = [e for e in ends if e <= offset] + [error_end]
+        finish_at = finish_at if finish_at is not None and finish_at <= offset else None
         end = End.COMPLETE
     if faults.truncate_after is not None:
-        offset = _truncation_point(pieces, ends, faults.truncate_after)
+        offset = _truncation_point(ends, faults.truncate_after, finish_at)
         pieces = _cut(pieces, offset)
         ends = [e for e in ends if e <= offset]
+        finish_at = None  # cut before the event that carries it
         end = End.COMPLETE
     cut_at: int | None = None
     if faults.disconnect_after is not None:
@@ -289,9 +337,11 @@ def inject(
     if cut_at is not None:
         pieces = _cut(pieces, cut_at)
         ends = [e for e in ends if e <= cut_at]
+        finish_at = finish_at if finish_at is not None and finish_at <= cut_at else None
         end = End.RESET
+    out = list(pieces)
     if faults.rechunk is not None:
-        pieces = _resplit(pieces, faults, rng)
+        out = _resplit(out, faults, rng)
     if faults.latency or faults.event_latency or faults.jitter:
-        pieces = _delay(pieces, ends, faults, rng)
-    return pieces, end
+        out = _delay(out, ends, faults, rng)
+    return Planned(out, [e for e in ends if e != error_end], finish_at, end)

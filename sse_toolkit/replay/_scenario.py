@@ -1,4 +1,4 @@
-"""Replay layer: scenario scripts (what successive requests get), as steps that are per-request faults.
+"""Replay layer: scenarios (what successive requests get), as steps that are per-request faults.
 
 A step is ``"ok"`` (the fixture as recorded) or a dict; each dict becomes a :class:`Faults` value, so a
 step can do anything a fault can (no second mechanism):
@@ -13,8 +13,10 @@ Any other :class:`Faults` field (``rechunk``, ``event_latency``, ``disconnect_af
 ``seed``, ``error_code``) is accepted too. In a step that breaks the stream (``error_after``), ``status``
 names the mid-stream error's code, since the response itself starts with 200.
 
-Steps are served in order, one per request that gets a fixture; the last step repeats. A script is read
-from Python values, from JSON text (a list of steps) or from a JSON file.
+Steps are served in order, one per request that gets a fixture; the last step repeats. A scenario is read
+from Python values, from JSON text (a list of steps) or from a JSON file (``load_script``; the user-facing
+spellings keep the word "script": ``ReplayServer.script()``, ``POST /_sse/script``, ``--script``). Not to be
+confused with a ``GeminiScript``, which builds a fixture.
 """
 
 from __future__ import annotations
@@ -30,10 +32,10 @@ from typing import Any
 import orjson
 
 from ..parser._exceptions import SSEError
-from ._faults import Faults
 from ..server._loop import ReplayError
+from ._faults import Faults
 
-__all__ = ["Script", "Step", "load_script", "parse_steps"]
+__all__ = ["Scenario", "Step", "load_script", "parse_steps"]
 
 _FAULT_FIELDS = frozenset(f.name for f in dataclasses.fields(Faults))
 _ALIASES = {"delay": "latency"}
@@ -66,20 +68,24 @@ def _step(index: int, spec: Any) -> Step:
     where = f"script step {index}"
     if isinstance(spec, str):
         if spec.strip().lower() != "ok":
-            raise ReplayError(f"{where}: {spec!r} is not a step; use \"ok\" or a dict such as {{\"status\": 503}}")
+            raise ReplayError(
+                f'{where}: {spec!r} is not a step; use "ok" or a dict such as {{"status": 503}}'
+            )
         return Step(index, "ok", Faults())
     if not isinstance(spec, dict):
-        raise ReplayError(f"{where}: expected \"ok\" or a dict, got {type(spec).__name__} {spec!r}")
+        raise ReplayError(f'{where}: expected "ok" or a dict, got {type(spec).__name__} {spec!r}')
     unknown = sorted(str(k) for k in spec if _ALIASES.get(k, k) not in _FAULT_FIELDS or k == "latency")
     if unknown:
-        raise ReplayError(f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
-                          f"(known: {', '.join(_KEYS)})")
+        raise ReplayError(
+            f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+            f"(known: {', '.join(_KEYS)})"
+        )
     values: dict[str, Any] = {_ALIASES.get(str(k), str(k)): v for k, v in spec.items()}
     if values.get("error_after") is not None and "status" in values:
         # The stream starts with 200; the status names the raw error that breaks it.
         values["error_code"] = values.pop("status")
     if "retry_after" in values and values.get("status") != 429:
-        raise ReplayError(f"{where}: retry_after only goes with \"status\": 429, got {spec!r}")
+        raise ReplayError(f'{where}: retry_after only goes with "status": 429, got {spec!r}')
     try:
         faults = Faults(**values)
     except (SSEError, TypeError) as exc:
@@ -91,7 +97,7 @@ def parse_steps(steps: Iterable[Any]) -> list[Step]:
     """Validate ``steps`` (see the module doc); a bad one raises ReplayError naming its index (from 0)."""
     parsed = [_step(index, spec) for index, spec in enumerate(steps)]
     if not parsed:
-        raise ReplayError("a script needs at least one step (e.g. \"ok\")")
+        raise ReplayError('a script needs at least one step (e.g. "ok")')
     return parsed
 
 
@@ -116,8 +122,9 @@ def load_script(source: str | os.PathLike[str] | bytes) -> list[Step]:
         raise ReplayError(f"{name}: {exc}") from None
 
 
-class Script:
-    """The steps queued on a server; :meth:`next` hands them out in order, repeating the last (thread-safe)."""
+class Scenario:
+    """The steps queued on a server; :meth:`next` hands them out in order, the last repeating
+    (thread-safe)."""
 
     def __init__(self) -> None:
         self._steps: list[Step] = []
@@ -137,7 +144,7 @@ class Script:
         return list(self._steps)
 
     def next(self) -> Step | None:
-        """The step for the next request, or None when no script is set."""
+        """The step for the next request, or None when no scenario is set."""
         with self._lock:
             if not self._steps:
                 return None

@@ -14,7 +14,8 @@ Findings (``code``: severity):
   * ``retry-too-soon``: error. A 429 was retried before its wait was over. The wait is ``retryDelay``
     (exact, e.g. ``0.5`` s); ``Retry-After`` is that rounded up to whole seconds, so honouring either passes.
   * ``retried-non-retryable``: error. A 400, 401, 403, 404 (any 4xx but 408/429) was sent again.
-  * ``retry-storm``: error. More than ``max_attempts`` (default 5, google-genai's default) attempts of one call.
+  * ``retry-storm``: error. More than ``max_attempts`` (default 5, google-genai's default) attempts of one
+    call.
   * ``no-backoff``: error. A 5xx or a broken stream was retried at once (within ``AT_ONCE`` = 0.05 s), or
     over three or more attempts the last gap was not ``GROWTH`` (1.2) times the first: timer noise
     makes equal sleeps differ by milliseconds, exponential backoff doubles.
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from http import HTTPStatus
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
@@ -46,8 +48,12 @@ __all__ = [
     "AT_ONCE",
     "GROWTH",
     "MAX_ATTEMPTS",
+    "Ending",
     "Finding",
     "JournalEntry",
+    "Outcome",
+    "RequestKind",
+    "Severity",
     "format_findings",
     "verdict",
 ]
@@ -58,13 +64,52 @@ GROWTH = 1.2  # the last wait between 5xx retries must be this many times the fi
 _SLACK = 0.005  # timer granularity: a client that sleeps exactly retryDelay is never flagged
 _NOT_RETRYABLE = frozenset({400, 401, 403, 404, 405, 409, 411, 413, 414, 415, 422})
 
-# How an answer ended, as the journal records it.
-END_PENDING = "pending"  # still being sent
-END_COMPLETE = "complete"  # sent whole, final chunk included
-END_TRUNCATED = "truncated"  # a clean end, but the Gemini stream never reached a finishReason
-END_RESET = "reset"  # closed abruptly (recorded reset, disconnect step)
-END_ERROR = "error"  # the raw mid-stream error ended it
-END_CLIENT_GONE = "client-gone"  # the client closed the connection before the end
+
+class _Words(StrEnum):
+    """A value set whose values are the words the journal's JSON and reports show."""
+
+
+class Ending(_Words):
+    """How an answer ended, as the journal records it (``JournalEntry.end``): the wire's ``End.COMPLETE``
+    and ``End.RESET``, plus what only the replay app can tell."""
+
+    PENDING = "pending"  # still being sent
+    COMPLETE = "complete"  # sent whole, final chunk included
+    TRUNCATED = "truncated"  # a clean end, but the Gemini stream never reached a finishReason
+    RESET = "reset"  # closed abruptly (recorded reset, disconnect step)
+    ERROR = "error"  # the raw mid-stream error ended it
+    CLIENT_GONE = "client-gone"  # the client closed the connection before the end
+
+
+class Outcome(_Words):
+    """What a request got, as the verdict judges it (``JournalEntry.outcome``)."""
+
+    OK = "ok"
+    RATE_LIMITED = "rate-limited"  # a 429
+    SERVER_ERROR = "server-error"  # a 5xx or a 408
+    CLIENT_ERROR = "client-error"  # any other 4xx
+    BROKEN = "broken"  # a stream reset or ended by the raw mid-stream error
+    TRUNCATED = "truncated"  # see Ending.TRUNCATED
+    CLIENT_GONE = "client-gone"
+    PENDING = "pending"
+
+
+class RequestKind(_Words):
+    """Which endpoint a request asked for (``JournalEntry.kind``)."""
+
+    STREAM = "stream"  # :streamGenerateContent
+    UNARY = "unary"  # :generateContent
+    COUNT = "count"  # :countTokens
+    MODELS = "models"  # the model list, or one model
+    SSE = "sse"  # a generic SSE path
+    OTHER = "other"  # another Gemini method (answered 404)
+
+
+class Severity(_Words):
+    """How bad a :class:`Finding` is: an ``error`` fails ``assert_resilient``, a ``warning`` does not."""
+
+    ERROR = "error"
+    WARNING = "warning"
 
 
 @dataclass
@@ -85,20 +130,24 @@ class JournalEntry:
     headers: list[tuple[str, str]]
     body: bytes
     model: str | None = None
-    kind: str = "other"  # stream, unary, count, models, sse (generic), other
+    kind: RequestKind = RequestKind.OTHER
     step: int | None = None  # index of the script step applied
     step_text: str | None = None
     retry_delay: float | None = None  # what a 429 asked for
     status: int | None = None
     events: int = 0
     bytes: int = 0
-    end: str = END_PENDING
+    end: Ending = Ending.PENDING
     finished: bool = False  # a finishReason went out
     done_t: float | None = None  # monotonic time the last byte was handed to the socket
     # The whole answer of the fixture exchange served, computed only when asked (see full_text).
     answer_source: Callable[[], str | None] | None = field(default=None, repr=False, compare=False)
     mid_stream_error: bool = field(default=False, repr=False)  # the body carries the raw mid-stream error
     request: ReplayRequest | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.kind = RequestKind(self.kind)  # a plain word is accepted, and checked
+        self.end = Ending(self.end)
 
     @property
     def full_text(self) -> str | None:
@@ -116,45 +165,50 @@ class JournalEntry:
         """Query parameters as received (not redacted)."""
         from urllib.parse import parse_qsl
 
-        return self.request.params if self.request is not None else dict(parse_qsl(self.query, keep_blank_values=True))
+        return (
+            self.request.params
+            if self.request is not None
+            else dict(parse_qsl(self.query, keep_blank_values=True))
+        )
 
     @property
     def target(self) -> str:
         return self.path + ("?" + self.query if self.query else "")
 
     @property
-    def outcome(self) -> str:
-        """``ok``, ``rate-limited``, ``server-error``, ``client-error``, ``broken``, ``truncated``,
-        ``client-gone`` or ``pending``."""
-        if self.status is None or self.end == END_PENDING:
-            return "pending"
+    def outcome(self) -> Outcome:
+        """What the request got, as the verdict judges it (see :class:`Outcome`)."""
+        if self.status is None or self.end is Ending.PENDING:
+            return Outcome.PENDING
         if self.status == 429:
-            return "rate-limited"
+            return Outcome.RATE_LIMITED
         if self.status >= 500 or self.status == 408:
-            return "server-error"
+            return Outcome.SERVER_ERROR
         if self.status >= 400:
-            return "client-error"
-        if self.end in (END_RESET, END_ERROR):
-            return "broken"
-        if self.end == END_TRUNCATED:
-            return "truncated"
-        if self.end == END_CLIENT_GONE:
-            return "client-gone"
-        return "ok"
+            return Outcome.CLIENT_ERROR
+        if self.end is Ending.RESET or self.end is Ending.ERROR:
+            return Outcome.BROKEN
+        if self.end is Ending.TRUNCATED:
+            return Outcome.TRUNCATED
+        if self.end is Ending.CLIENT_GONE:
+            return Outcome.CLIENT_GONE
+        return Outcome.OK
 
     def what(self) -> str:
         """What the request got, in words: ``503 Service Unavailable``, ``a stream cut after 3 events``."""
         outcome = self.outcome
-        if outcome in ("rate-limited", "server-error", "client-error"):
+        if outcome in _FAILED_STATUS:
             return f"{self.status} {_phrase(self.status or 0)}"
-        if outcome == "broken":
-            how = "the raw mid-stream error" if self.end == END_ERROR else "an abrupt close"
+        if outcome is Outcome.BROKEN:
+            how = "the raw mid-stream error" if self.end is Ending.ERROR else "an abrupt close"
             return f"a stream broken after {_n(self.events, 'event')} by {how}"
-        if outcome == "truncated":
+        if outcome is Outcome.TRUNCATED:
             return f"a stream that ended cleanly after {_n(self.events, 'event')} without a finishReason"
-        if outcome == "client-gone":
+        if outcome is Outcome.CLIENT_GONE:
             return f"a stream the client left after {_n(self.events, 'event')}"
-        return f"{self.status} with {_n(self.events, 'event')}" if self.kind == "stream" else f"{self.status}"
+        if self.kind is RequestKind.STREAM:
+            return f"{self.status} with {_n(self.events, 'event')}"
+        return f"{self.status}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (the body as text, invalid UTF-8 replaced)."""
@@ -166,7 +220,7 @@ class JournalEntry:
             "path": self.path,
             "query": self.query,
             "model": self.model,
-            "kind": self.kind,
+            "kind": self.kind.value,
             "headers": [[k, v] for k, v in self.headers],
             "body": self.body.decode("utf-8", "replace"),
             "step": self.step,
@@ -175,28 +229,44 @@ class JournalEntry:
             "status": self.status,
             "events": self.events,
             "bytes": self.bytes,
-            "end": self.end,
+            "end": self.end.value,
             "finished": self.finished,
             "done_t": None if self.done_t is None else round(self.done_t, 6),
-            "outcome": self.outcome,
+            "outcome": self.outcome.value,
         }
+
+
+_FAILED_STATUS = frozenset({Outcome.RATE_LIMITED, Outcome.SERVER_ERROR, Outcome.CLIENT_ERROR})
+_RETRYABLE = frozenset({Outcome.RATE_LIMITED, Outcome.SERVER_ERROR, Outcome.BROKEN})
+# An attempt with one of these outcomes closes its call: the next identical request starts a new one.
+_CLOSES_CALL = frozenset({Outcome.OK, Outcome.CLIENT_GONE, Outcome.PENDING})
+# A retry of an attempt with one of these outcomes must back off (a 429 waits as it was told instead).
+_BACKS_OFF = frozenset({Outcome.SERVER_ERROR, Outcome.BROKEN})
 
 
 @dataclass(frozen=True)
 class Finding:
-    """One thing the client did wrong: ``code`` (see the module doc), ``severity`` (``error``/``warning``),
+    """One thing the client did wrong: ``code`` (see the module doc), ``severity`` (:class:`Severity`),
     ``message`` in plain words, ``requests`` the journal indices involved."""
 
     code: str
-    severity: str
+    severity: Severity
     message: str
     requests: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "severity", Severity(self.severity))
 
     def __str__(self) -> str:
         return f"{self.severity}: {self.code}: {self.message}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "severity": self.severity, "message": self.message, "requests": list(self.requests)}
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "requests": list(self.requests),
+        }
 
 
 def _phrase(status: int) -> str:
@@ -215,7 +285,7 @@ def _calls(entries: Iterable[JournalEntry]) -> list[list[JournalEntry]]:
     calls: list[list[JournalEntry]] = []
     open_calls: dict[tuple[str, str, bytes], list[JournalEntry]] = {}
     for entry in entries:
-        if entry.kind in ("models", "control") or entry.method in ("OPTIONS", "HEAD"):
+        if entry.kind is RequestKind.MODELS or entry.method in ("OPTIONS", "HEAD"):
             continue
         key = (entry.method, entry.path, entry.body)
         call = open_calls.get(key)
@@ -224,7 +294,7 @@ def _calls(entries: Iterable[JournalEntry]) -> list[list[JournalEntry]]:
             calls.append(call)
             open_calls[key] = call
         call.append(entry)
-        if entry.outcome in ("ok", "client-gone", "pending"):
+        if entry.outcome in _CLOSES_CALL:
             del open_calls[key]
     return calls
 
@@ -246,31 +316,42 @@ def verdict(
     for call in calls:
         findings += _retry_findings(call)
         if len(call) > max_attempts:
-            findings.append(Finding(
-                "retry-storm", "error",
-                f"{len(call)} attempts of one call ({call[0].method} {call[0].path}, requests "
-                f"#{call[0].index}..#{call[-1].index}): "
-                f"more than the bound of {max_attempts} attempts",
-                tuple(e.index for e in call),
-            ))
+            findings.append(
+                Finding(
+                    "retry-storm",
+                    Severity.ERROR,
+                    f"{len(call)} attempts of one call ({call[0].method} {call[0].path}, requests "
+                    f"#{call[0].index}..#{call[-1].index}): "
+                    f"more than the bound of {max_attempts} attempts",
+                    tuple(e.index for e in call),
+                )
+            )
         findings += _backoff_findings(call)
         last = call[-1]
-        if len(call) == 1 and last.outcome in ("rate-limited", "server-error", "broken") and not (
-            result_text is not None and last is calls[-1][-1] and last.outcome == "broken"
+        if (
+            len(call) == 1
+            and last.outcome in _RETRYABLE
+            and not (result_text is not None and last is calls[-1][-1] and last.outcome is Outcome.BROKEN)
         ):
-            findings.append(Finding(
-                "gave-up", "error" if strict else "warning",
-                f"request #{last.index} got {last.what()} and was never retried: the call gave up after one "
-                "retryable failure",
-                (last.index,),
-            ))
-        if last.outcome == "truncated" and (result_text is None or call is not calls[-1]):
-            findings.append(Finding(
-                "truncated-not-retried", "warning",
-                f"request #{last.index} got {last.what()} and was not retried; pass result_text= to check the "
-                "answer the application returned",
-                (last.index,),
-            ))
+            findings.append(
+                Finding(
+                    "gave-up",
+                    Severity.ERROR if strict else Severity.WARNING,
+                    f"request #{last.index} got {last.what()} and was never retried: the call gave up "
+                    "after one retryable failure",
+                    (last.index,),
+                )
+            )
+        if last.outcome is Outcome.TRUNCATED and (result_text is None or call is not calls[-1]):
+            findings.append(
+                Finding(
+                    "truncated-not-retried",
+                    Severity.WARNING,
+                    f"request #{last.index} got {last.what()} and was not retried; pass result_text= to "
+                    "check the answer the application returned",
+                    (last.index,),
+                )
+            )
     if result_text is not None and calls:
         findings += _answer_findings(calls[-1], result_text)
     return findings
@@ -280,47 +361,63 @@ def _retry_findings(call: list[JournalEntry]) -> list[Finding]:
     out: list[Finding] = []
     for before, after in pairwise(call):
         gap = _gap(before, after)
-        if before.outcome == "rate-limited" and before.retry_delay is not None and gap + _SLACK < before.retry_delay:
+        if (
+            before.outcome is Outcome.RATE_LIMITED
+            and before.retry_delay is not None
+            and gap + _SLACK < before.retry_delay
+        ):
             wait = before.retry_delay
-            out.append(Finding(
-                "retry-too-soon", "error",
-                f"request #{after.index} retried the 429 of request #{before.index} after {gap:.3f} s, but the "
-                f"429 asked for {wait:g} s (retryDelay \"{retry_delay_text(wait)}\", Retry-After: "
-                f"{retry_after_header(wait)}): {wait - gap:.3f} s too soon",
-                (before.index, after.index),
-            ))
-        if before.outcome == "client-error" and before.status in _NOT_RETRYABLE:
-            out.append(Finding(
-                "retried-non-retryable", "error",
-                f"request #{after.index} retried request #{before.index}, which got {before.what()}: a client "
-                "error fails the same way every time and must not be retried",
-                (before.index, after.index),
-            ))
+            out.append(
+                Finding(
+                    "retry-too-soon",
+                    Severity.ERROR,
+                    f"request #{after.index} retried the 429 of request #{before.index} after {gap:.3f} s, "
+                    f'but the 429 asked for {wait:g} s (retryDelay "{retry_delay_text(wait)}", Retry-After: '
+                    f"{retry_after_header(wait)}): {wait - gap:.3f} s too soon",
+                    (before.index, after.index),
+                )
+            )
+        if before.outcome is Outcome.CLIENT_ERROR and before.status in _NOT_RETRYABLE:
+            out.append(
+                Finding(
+                    "retried-non-retryable",
+                    Severity.ERROR,
+                    f"request #{after.index} retried request #{before.index}, which got {before.what()}: a "
+                    "client error fails the same way every time and must not be retried",
+                    (before.index, after.index),
+                )
+            )
     return out
 
 
 def _backoff_findings(call: list[JournalEntry]) -> list[Finding]:
-    pairs = [(b, a, _gap(b, a)) for b, a in pairwise(call) if b.outcome in ("server-error", "broken")]
+    pairs = [(b, a, _gap(b, a)) for b, a in pairwise(call) if b.outcome in _BACKS_OFF]
     if not pairs:
         return []
     at_once = [(b, a, g) for b, a, g in pairs if g < AT_ONCE]
     if at_once:
         b, a, g = at_once[0]
         more = f" ({len(at_once)} such retries)" if len(at_once) > 1 else ""
-        return [Finding(
-            "no-backoff", "error",
-            f"request #{a.index} retried {b.what()} of request #{b.index} after {g:.3f} s: at once, "
-            f"without backing off{more}",
-            tuple(sorted({x.index for p in at_once for x in p[:2]})),
-        )]
+        return [
+            Finding(
+                "no-backoff",
+                Severity.ERROR,
+                f"request #{a.index} retried {b.what()} of request #{b.index} after {g:.3f} s: at once, "
+                f"without backing off{more}",
+                tuple(sorted({x.index for p in at_once for x in p[:2]})),
+            )
+        ]
     if len(pairs) >= 2 and pairs[-1][2] < pairs[0][2] * GROWTH:
         gaps = ", ".join(f"{g:.3f} s" for _, _, g in pairs)
-        return [Finding(
-            "no-backoff", "error",
-            f"the waits between retries of server errors did not grow ({gaps}; requests "
-            f"#{pairs[0][0].index}..#{pairs[-1][1].index}): no backoff",
-            tuple(sorted({x.index for p in pairs for x in p[:2]})),
-        )]
+        return [
+            Finding(
+                "no-backoff",
+                Severity.ERROR,
+                f"the waits between retries of server errors did not grow ({gaps}; requests "
+                f"#{pairs[0][0].index}..#{pairs[-1][1].index}): no backoff",
+                tuple(sorted({x.index for p in pairs for x in p[:2]})),
+            )
+        ]
     return []
 
 
@@ -330,30 +427,36 @@ def _answer_findings(call: list[JournalEntry], result_text: str) -> list[Finding
     if full is None or result_text == full or result_text.strip() == full.strip():
         return []
     indices = tuple(e.index for e in call)
-    if last.outcome in ("truncated", "broken") and len(result_text.strip()) < len(full.strip()):
-        return [Finding(
-            "truncated-answer", "error",
-            f"the application returned {len(result_text)} of the {len(full)} characters of the answer as if it "
-            f"were complete: request #{last.index} got {last.what()} and was not retried",
-            indices,
-        )]
+    if last.outcome in (Outcome.TRUNCATED, Outcome.BROKEN) and len(result_text.strip()) < len(full.strip()):
+        return [
+            Finding(
+                "truncated-answer",
+                Severity.ERROR,
+                f"the application returned {len(result_text)} of the {len(full)} characters of the answer "
+                f"as if it were complete: request #{last.index} got {last.what()} and was not retried",
+                indices,
+            )
+        ]
     detail = ""
     if len(call) > 1 and full in result_text:
         detail = " (it holds the whole answer plus text from a failed attempt)"
-    return [Finding(
-        "wrong-answer", "error",
-        f"the application returned {len(result_text)} characters but the answer served in request #{last.index} "
-        f"has {len(full)}{detail}: {result_text[:60]!r} vs {full[:60]!r}",
-        indices,
-    )]
+    return [
+        Finding(
+            "wrong-answer",
+            Severity.ERROR,
+            f"the application returned {len(result_text)} characters but the answer served in request "
+            f"#{last.index} has {len(full)}{detail}: {result_text[:60]!r} vs {full[:60]!r}",
+            indices,
+        )
+    ]
 
 
 def format_findings(findings: Sequence[Finding], requests: int) -> str:
     """The message of ``assert_resilient``: a count line, then one finding per line."""
-    errors = sum(f.severity == "error" for f in findings)
+    errors = sum(f.severity is Severity.ERROR for f in findings)
     warnings = len(findings) - errors
     head = (
-        f"client resilience: {_n(len(findings), 'finding')} ({_n(errors, 'error')}, {_n(warnings, 'warning')}) "
-        f"in {_n(requests, 'request')}"
+        f"client resilience: {_n(len(findings), 'finding')} ({_n(errors, 'error')}, "
+        f"{_n(warnings, 'warning')}) in {_n(requests, 'request')}"
     )
-    return "\n".join([head, *(f"  {f.severity:<7} {f.code}: {f.message}" for f in findings)])
+    return "\n".join([head, *(f"  {f.severity.value:<7} {f.code}: {f.message}" for f in findings)])

@@ -4,8 +4,10 @@ replay server and the recording proxy share. It knows no fixture."""
 from __future__ import annotations
 
 from ._loop import LoopbackServer, ReplayError
+from ._protocol import StartedServer
 
 __all__ = [
     "LoopbackServer",
     "ReplayError",
+    "StartedServer",
 ]

@@ -28,7 +28,8 @@ def test_sse_replay_serves_a_fixture_and_stops_it_after_the_test(pytester: pytes
             server = sse_replay(CATS, speed=0)
             seen.append(server)
             assert server.url.startswith("http://127.0.0.1:")
-            body = httpx.post(server.url + "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse", json={{}}).content
+            path = "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"
+            body = httpx.post(server.url + path, json={{}}).content
             assert body == open(CATS, "rb").read()
 
         def test_with_genai_and_faults(sse_replay):
@@ -73,11 +74,15 @@ def test_an_error_in_a_server_thread_fails_the_test_at_teardown(pytester: pytest
     result.stdout.fnmatch_lines(["*ERROR at teardown of test_checked*", "*handler exploded*"])
 
 
-def test_relative_paths_resolve_beside_the_test_file_and_speed_can_be_overridden(pytester: pytest.Pytester) -> None:
+def test_relative_paths_resolve_beside_the_test_file_and_speed_can_be_overridden(
+    pytester: pytest.Pytester,
+) -> None:
     sub = pytester.mkpydir("suite")
     (sub / "data").mkdir()
     (sub / "data" / "wyoming.sse").write_bytes((FIXTURES / "wyoming.sse").read_bytes())
-    (sub / "conftest.py").write_text("import pytest\n\n@pytest.fixture\ndef sse_replay_speed():\n    return 0\n")
+    (sub / "conftest.py").write_text(
+        "import pytest\n\n@pytest.fixture\ndef sse_replay_speed():\n    return 0\n"
+    )
     (sub / "test_relative.py").write_text(
         "import httpx, time\n"
         "def test_it(sse_replay):\n"

@@ -7,8 +7,8 @@ the upstream is a loopback server of this outer test, so nothing leaves the mach
 from __future__ import annotations
 
 import pytest
-
 from _record_upstream import Script, Upstream
+
 from sse_toolkit import load_fixture
 
 pytest_plugins = ["pytester"]
@@ -19,8 +19,11 @@ KEY = "AIzaSyPLUGIN-secret-key-0123456789"
 INNER_TEST = f'''
 import httpx
 
+from sse_toolkit.server._protocol import StartedServer
+
 def test_story(sse_replay):
     server = sse_replay("story.jsonl")
+    assert isinstance(server, StartedServer)  # a recorder in a record mode, a replay server otherwise
     response = httpx.post(
         server.url + "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
         json={{"contents": []}}, headers={{"x-goog-api-key": "{KEY}"}},

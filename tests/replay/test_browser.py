@@ -16,13 +16,21 @@ import threading
 
 import pytest
 
-from sse_toolkit.replay._app import ReplayServer
 from sse_toolkit.parser._parser import parse
+from sse_toolkit.replay import ReplayServer
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "fixtures"
 CHROMIUM = next(
-    (path for path in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser"),
-                       shutil.which("google-chrome")) if path and pathlib.Path(path).exists()),
+    (
+        path
+        for path in (
+            "/usr/bin/chromium",
+            shutil.which("chromium"),
+            shutil.which("chromium-browser"),
+            shutil.which("google-chrome"),
+        )
+        if path and pathlib.Path(path).exists()
+    ),
     None,
 )
 _IN_CI = bool(os.environ.get("CI"))
@@ -36,6 +44,7 @@ def _chromium_is_required_in_ci() -> None:
     # In CI a missing browser is a broken set-up, not a reason to skip: .ci/run installs it.
     if CHROMIUM is None:
         pytest.fail("Chromium is missing in CI: .ci/run failed to install it")
+
 
 PAGE = """<!doctype html><meta charset="utf-8"><title>replay</title><pre id="out">waiting</pre>
 <script>
@@ -113,10 +122,21 @@ def test_chromium_reads_the_stream_with_eventsource_and_fetch(tmp_path: pathlib.
         page = _PageServer((PAGE % {"replay": json.dumps(replay.url)}).encode())
         threading.Thread(target=page.serve_forever, daemon=True).start()
         browser = subprocess.Popen(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-             f"--user-data-dir={tmp_path / 'profile'}", f"http://127.0.0.1:{page.server_address[1]}/"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-dev-shm-usage",
+                f"--user-data-dir={tmp_path / 'profile'}",
+                f"http://127.0.0.1:{page.server_address[1]}/",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             finished = page.done.wait(60)

@@ -12,8 +12,8 @@ from google import genai
 from google.genai import errors, types
 
 from sse_toolkit.fixture._builder import GeminiScript
-from sse_toolkit.replay._app import ReplayServer
 from sse_toolkit.parser._parser import parse
+from sse_toolkit.replay import ReplayServer
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "fixtures"
 
@@ -23,7 +23,10 @@ def _recorded(name: str) -> list[dict]:
 
 
 def _texts(objects: list[dict]) -> list[str]:
-    return ["".join(p.get("text", "") for p in o["candidates"][0]["content"]["parts"] if not p.get("thought")) for o in objects]
+    return [
+        "".join(p.get("text", "") for p in o["candidates"][0]["content"]["parts"] if not p.get("thought"))
+        for o in objects
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +43,21 @@ def test_sync_stream_reads_every_recorded_chunk(server: ReplayServer, api_versio
     chunks = list(client.models.generate_content_stream(model="wyoming", contents="capital of Wyoming?"))
     assert [c.text for c in chunks] == _texts(_recorded("wyoming.sse"))
     assert chunks[-1].candidates[0].finish_reason == types.FinishReason.STOP
-    assert chunks[-1].usage_metadata.total_token_count == _recorded("wyoming.sse")[-1]["usageMetadata"]["totalTokenCount"]
+    assert (
+        chunks[-1].usage_metadata.total_token_count
+        == _recorded("wyoming.sse")[-1]["usageMetadata"]["totalTokenCount"]
+    )
     assert server.requests[-1].path == f"/{api_version or 'v1'}/models/wyoming:streamGenerateContent"
 
 
 def test_async_stream_with_aiohttp_reads_every_recorded_chunk(server: ReplayServer) -> None:
     async def read() -> list[types.GenerateContentResponse]:
-        client = genai.Client(api_key="test", http_options=types.HttpOptions(base_url=server.url, api_version="v1beta"))
-        stream = await client.aio.models.generate_content_stream(model="cats", contents="Write a cute story about cats.")
+        client = genai.Client(
+            api_key="test", http_options=types.HttpOptions(base_url=server.url, api_version="v1beta")
+        )
+        stream = await client.aio.models.generate_content_stream(
+            model="cats", contents="Write a cute story about cats."
+        )
         return [chunk async for chunk in stream]
 
     chunks = asyncio.run(read())
@@ -68,12 +78,19 @@ def test_thoughts_and_function_calls_come_through(server: ReplayServer) -> None:
         for chunk in client.models.generate_content_stream(model="function-call", contents="add")
         for call in (chunk.function_calls or [])
     ]
-    recorded = [p["functionCall"]["name"] for o in _recorded("function-call.sse") for p in o["candidates"][0]["content"]["parts"] if "functionCall" in p]
+    recorded = [
+        p["functionCall"]["name"]
+        for o in _recorded("function-call.sse")
+        for p in o["candidates"][0]["content"]["parts"]
+        if "functionCall" in p
+    ]
     assert calls == recorded
 
 
 def test_unary_generate_content_gets_the_merged_answer(server: ReplayServer) -> None:
-    client = genai.Client(api_key="test", http_options=types.HttpOptions(base_url=server.url, api_version="v1beta"))
+    client = genai.Client(
+        api_key="test", http_options=types.HttpOptions(base_url=server.url, api_version="v1beta")
+    )
     answer = client.models.generate_content(model="wyoming", contents="capital of Wyoming?")
     assert answer.text == "".join(_texts(_recorded("wyoming.sse")))
     assert answer.candidates[0].finish_reason == types.FinishReason.STOP
@@ -129,5 +146,7 @@ def test_a_scripted_stream_reaches_the_sdk_as_written() -> None:
         chunks = list(client.models.generate_content_stream(model="gemini-2.5-flash", contents="hi"))
     assert "".join(c.text or "" for c in chunks) == "Hello from a script"
     calls = [call for c in chunks for call in (c.function_calls or [])]
-    assert [(call.name, call.args, call.id) for call in calls] == [("get_weather", {"city": "Paris"}, "call-1")]
+    assert [(call.name, call.args, call.id) for call in calls] == [
+        ("get_weather", {"city": "Paris"}, "call-1")
+    ]
     assert chunks[-1].usage_metadata.prompt_token_count == 5

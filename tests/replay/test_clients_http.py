@@ -12,8 +12,8 @@ import httpx
 import requests
 
 from sse_toolkit.fixture._model import Chunk, Exchange
-from sse_toolkit.replay._app import ReplayServer
 from sse_toolkit.parser._parser import EventParser, parse
+from sse_toolkit.replay import ReplayServer
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "fixtures"
 STREAM = "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"
@@ -21,7 +21,10 @@ STREAM = "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"
 
 def test_httpx_reads_each_event_as_its_own_chunk() -> None:
     body = (FIXTURES / "wyoming.sse").read_bytes()
-    with ReplayServer(FIXTURES / "wyoming.sse", speed=0) as server, httpx.stream("POST", server.url + STREAM, json={}) as response:
+    with (
+        ReplayServer(FIXTURES / "wyoming.sse", speed=0) as server,
+        httpx.stream("POST", server.url + STREAM, json={}) as response,
+    ):
         pieces = list(response.iter_raw())
     assert b"".join(pieces) == body
     assert len(parse(body)) == 3

@@ -26,7 +26,11 @@ from sse_toolkit.fixture._io import (
 )
 
 MiB = 1024 * 1024
-EVENT = b'data: {"candidates": [{"content": {"parts": [{"text": "' + b"x" * 3900 + b'"}], "role": "model"}}]}\r\n\r\n'
+EVENT = (
+    b'data: {"candidates": [{"content": {"parts": [{"text": "'
+    + b"x" * 3900
+    + b'"}], "role": "model"}}]}\r\n\r\n'
+)
 # Runs a console script in-process and prints its peak RSS (VmHWM) to stderr on exit.
 _HWM = """
 import atexit, sys
@@ -48,7 +52,9 @@ def write_big(path: pathlib.Path, size: int) -> pathlib.Path:
 
 
 def peak_kib(*args: str) -> int:
-    result = subprocess.run([sys.executable, "-c", _HWM, *args], capture_output=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", _HWM, *args], capture_output=True, timeout=120, check=False
+    )
     assert result.returncode == 0, result.stderr
     line = [x for x in result.stderr.decode().splitlines() if x.startswith("VmHWM")][-1]
     return int(line.split()[1])
@@ -62,12 +68,16 @@ def vm_kib(pid: int, field: str) -> int:
     raise AssertionError(field)
 
 
-_PARTS = st.sampled_from([b"data: a", b"\r", b"\n", b"\r\n", b":c", b"event: e", b"x", b"\xc3\xa9", b"\n\n", b"\r\r"])
+_PARTS = st.sampled_from(
+    [b"data: a", b"\r", b"\n", b"\r\n", b":c", b"event: e", b"x", b"\xc3\xa9", b"\n\n", b"\r\r"]
+)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_PARTS, max_size=40), st.integers(1, 9))
-def test_streamed_split_gives_the_pieces_of_split_body_for_any_block_size(parts: list[bytes], block: int) -> None:
+def test_streamed_split_gives_the_pieces_of_split_body_for_any_block_size(
+    parts: list[bytes], block: int
+) -> None:
     body = b"".join(parts)
     with tempfile.NamedTemporaryFile(suffix=".sse") as file:
         file.write(body)
@@ -84,6 +94,8 @@ def test_a_big_plain_body_loads_lazily_and_serves_byte_for_byte(tmp_path: pathli
     assert next(iter(exchange.chunks)).data == EVENT
     with ReplayServer(path, speed=0) as server:
         fds_before = len(os.listdir("/proc/self/fd"))
+        # The loaded fixtures read the file through descriptors held from load (no reopening by path).
+        held = _fds_on(path)
         # Served as the generic stream and as a Gemini stream (it names no model: the only fixture).
         for target in ("/big", "/v1beta/models/any:streamGenerateContent?alt=sse"):
             hasher = hashlib.sha256()
@@ -92,7 +104,7 @@ def test_a_big_plain_body_loads_lazily_and_serves_byte_for_byte(tmp_path: pathli
                 for data in response.iter_raw():
                     hasher.update(data)
             assert hasher.hexdigest() == digest
-        # Clients that leave mid-stream: the server closes its file too.
+        # Clients that leave mid-stream: nothing they opened stays open.
         for _ in range(5):
             with httpx.stream("GET", server.url + "/big", timeout=60) as response:
                 next(response.iter_raw())
@@ -100,8 +112,13 @@ def test_a_big_plain_body_loads_lazily_and_serves_byte_for_byte(tmp_path: pathli
         while len(os.listdir("/proc/self/fd")) > fds_before and time.monotonic() < deadline:
             time.sleep(0.05)
         assert len(os.listdir("/proc/self/fd")) <= fds_before
-        assert not [f for f in os.listdir("/proc/self/fd") if os.path.realpath(f"/proc/self/fd/{f}") == str(path)]
+        assert _fds_on(path) == held
         server.check()
+
+
+def _fds_on(path: pathlib.Path) -> int:
+    """How many of this process's descriptors are open on ``path``."""
+    return sum(1 for f in os.listdir("/proc/self/fd") if os.path.realpath(f"/proc/self/fd/{f}") == str(path))
 
 
 def test_replaying_parsing_and_serving_a_big_file_keeps_memory_flat(tmp_path: pathlib.Path) -> None:
@@ -117,14 +134,21 @@ def test_replaying_parsing_and_serving_a_big_file_keeps_memory_flat(tmp_path: pa
         assert peak - baseline < bound, (command, baseline, peak)
     # A served stream, read by curl: the server's own peak memory.
     script = "from sse_toolkit.cli import replay_main; replay_main(prog_name='sse-replay')"
-    proc = subprocess.Popen([sys.executable, "-c", script, "--serve", "--speed", "0", str(big)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, "--serve", "--speed", "0", str(big)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().decode().strip()
         before = vm_kib(proc.pid, "VmHWM")
-        result = subprocess.run(["curl", "-sS", "-o", os.devnull, "-w", "%{size_download}", url + "/big"],
-                                capture_output=True, timeout=120, check=False)
+        result = subprocess.run(
+            ["curl", "-sS", "-o", os.devnull, "-w", "%{size_download}", url + "/big"],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
         assert result.returncode == 0, result.stderr
         assert int(result.stdout) == big.stat().st_size
         peak = vm_kib(proc.pid, "VmHWM")

@@ -17,11 +17,11 @@ from google.genai import errors, types
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sse_toolkit.parser._exceptions import SSEUsageError
 from sse_toolkit.fixture._builder import GeminiScript
-from sse_toolkit.replay._faults import Faults, parse_faults
-from sse_toolkit.replay._app import FAULTS_HEADER, ReplayServer
+from sse_toolkit.parser._exceptions import SSEUsageError
 from sse_toolkit.parser._parser import parse
+from sse_toolkit.replay import ReplayServer
+from sse_toolkit.replay._faults import FAULTS_HEADER, Faults, parse_faults
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "fixtures"
 WYOMING = FIXTURES / "wyoming.sse"  # 3 events: "The", " capital of Wyoming", " is **Cheyenne**.\n"
@@ -38,9 +38,14 @@ def _raw_chunks(server: ReplayServer, target: str = STREAM) -> tuple[list[bytes]
     return chunks, complete
 
 
-@pytest.mark.parametrize(("status", "kind", "name"), [(429, errors.ClientError, "RESOURCE_EXHAUSTED"),
-                                                       (500, errors.ServerError, "INTERNAL"),
-                                                       (503, errors.ServerError, "UNAVAILABLE")])
+@pytest.mark.parametrize(
+    ("status", "kind", "name"),
+    [
+        (429, errors.ClientError, "RESOURCE_EXHAUSTED"),
+        (500, errors.ServerError, "INTERNAL"),
+        (503, errors.ServerError, "UNAVAILABLE"),
+    ],
+)
 def test_status_fault_gives_the_sdk_the_apis_error(status: int, kind: type, name: str) -> None:
     with ReplayServer(WYOMING, speed=0, status=status, retry_after=2) as server:
         client = _client(server)  # kept in a variable: a dropped client closes its connection pool
@@ -61,7 +66,9 @@ def test_status_fault_gives_the_sdk_the_apis_error(status: int, kind: type, name
 def test_a_one_off_503_is_retried_by_the_sdk_and_then_succeeds() -> None:
     with ReplayServer(WYOMING, speed=0) as server:
         server.add_faults(status=503, count=1)
-        client = _client(server, retry_options=types.HttpRetryOptions(attempts=3, initial_delay=0.01, jitter=0))
+        client = _client(
+            server, retry_options=types.HttpRetryOptions(attempts=3, initial_delay=0.01, jitter=0)
+        )
         answer = client.models.generate_content(model="gemini-2.0-flash", contents="hi")
         assert answer.text == "The capital of Wyoming is **Cheyenne**.\n"
         assert len(server.requests) == 2
@@ -90,7 +97,11 @@ def test_error_after_n_events_raises_server_error_after_the_first_chunks_sync_an
     first_event = WYOMING.read_bytes().split(b"\r\n\r\n")[0] + b"\r\n\r\n"
     assert body.startswith(first_event)
     assert json.loads(body[len(first_event) :]) == {
-        "error": {"code": 503, "message": "The model is overloaded. Please try again later.", "status": "UNAVAILABLE"}
+        "error": {
+            "code": 503,
+            "message": "The model is overloaded. Please try again later.",
+            "status": "UNAVAILABLE",
+        }
     }
 
 
@@ -106,7 +117,10 @@ def test_disconnect_after_n_events_resets_the_connection_after_them() -> None:
     events = WYOMING.read_bytes().split(b"\r\n\r\n")
     received = b""
     with ReplayServer(WYOMING, speed=0, disconnect_after=2) as server:
-        with pytest.raises(httpx.TransportError), httpx.stream("POST", server.url + STREAM, json={}) as response:
+        with (
+            pytest.raises(httpx.TransportError),
+            httpx.stream("POST", server.url + STREAM, json={}) as response,
+        ):
             for piece in response.iter_raw():
                 received += piece
         chunks, final = _raw_chunks(server)
@@ -121,7 +135,10 @@ def test_disconnect_after_bytes_cuts_exactly_there() -> None:
 
         async def read_aiohttp() -> bytes:
             got = b""
-            async with aiohttp.ClientSession() as session, session.post(server.url + STREAM, json={}) as response:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(server.url + STREAM, json={}) as response,
+            ):
                 with pytest.raises(aiohttp.ClientPayloadError):
                     async for piece in response.content.iter_any():
                         got += piece
@@ -141,7 +158,9 @@ def test_disconnect_fault_with_the_sdk_raises_and_the_next_request_still_works()
                 got.append(chunk.text)
         assert got == ["The"]
         assert not isinstance(caught.value, errors.APIError)
-        again = [c.text for c in client.models.generate_content_stream(model="gemini-2.0-flash", contents="hi")]
+        again = [
+            c.text for c in client.models.generate_content_stream(model="gemini-2.0-flash", contents="hi")
+        ]
         assert "".join(again) == "The capital of Wyoming is **Cheyenne**.\n"
 
 
@@ -149,7 +168,9 @@ def test_rechunk_1_sends_every_byte_as_its_own_chunk_and_the_sdk_still_reads_it(
     with ReplayServer(WYOMING, speed=0, rechunk=1) as server:
         chunks, final = _raw_chunks(server)
         client = _client(server)
-        texts = [c.text for c in client.models.generate_content_stream(model="gemini-2.0-flash", contents="hi")]
+        texts = [
+            c.text for c in client.models.generate_content_stream(model="gemini-2.0-flash", contents="hi")
+        ]
     assert final and all(len(c) == 1 for c in chunks)
     assert b"".join(chunks) == WYOMING.read_bytes()
     assert texts == ["The", " capital of Wyoming", " is **Cheyenne**.\n"]
@@ -211,7 +232,9 @@ def test_faults_reject_bad_values_with_a_clear_message() -> None:
     for name in ("latency", "event-latency", "jitter"):  # NaN is no number of seconds either
         with pytest.raises(SSEUsageError, match=">= 0 seconds"):
             parse_faults(f"{name}=nan")
-    assert parse_faults("status=429; retry-after=3, rechunk=random") == Faults(status=429, retry_after=3, rechunk="random")
+    assert parse_faults("status=429; retry-after=3, rechunk=random") == Faults(
+        status=429, retry_after=3, rechunk="random"
+    )
 
 
 @settings(max_examples=10, deadline=None)
@@ -220,7 +243,9 @@ def test_faults_reject_bad_values_with_a_clear_message() -> None:
     seed=st.integers(0, 2**16),
     cut=st.integers(0, 8),
 )
-def test_any_rechunking_keeps_the_bytes_and_any_cut_keeps_a_prefix(words: list[str], seed: int, cut: int) -> None:
+def test_any_rechunking_keeps_the_bytes_and_any_cut_keeps_a_prefix(
+    words: list[str], seed: int, cut: int
+) -> None:
     script = GeminiScript("gemini-2.5-flash").text(" ".join(words))
     body = b"".join(script.events())
     url = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
@@ -228,8 +253,12 @@ def test_any_rechunking_keeps_the_bytes_and_any_cut_keeps_a_prefix(words: list[s
         whole = httpx.post(server.url + url, json={}, headers={FAULTS_HEADER: f"rechunk=random, seed={seed}"})
         received = b""
         try:
-            with httpx.stream("POST", server.url + url, json={},
-                              headers={FAULTS_HEADER: f"disconnect-after={cut}, rechunk=random, seed={seed}"}) as response:
+            with httpx.stream(
+                "POST",
+                server.url + url,
+                json={},
+                headers={FAULTS_HEADER: f"disconnect-after={cut}, rechunk=random, seed={seed}"},
+            ) as response:
                 for piece in response.iter_raw():
                     received += piece
         except httpx.TransportError:

@@ -9,21 +9,21 @@ import pathlib
 import httpx
 import pytest
 
+from sse_toolkit.fixture._builder import GeminiScript
 from sse_toolkit.fixture._io import load_fixture
 from sse_toolkit.fixture._model import (
-    End,
     Chunk,
+    End,
     Exchange,
     Fixture,
     RecordedRequest,
 )
-from sse_toolkit.fixture._builder import GeminiScript
 from sse_toolkit.gemini._merge import merge_responses
 from sse_toolkit.gemini._stream import iter_responses
 from sse_toolkit.gemini._wire import encode_json_array, encode_sse_event
-from sse_toolkit.replay._app import ReplayServer
-from sse_toolkit.server._loop import ReplayError
 from sse_toolkit.parser._parser import parse
+from sse_toolkit.replay import ReplayServer
+from sse_toolkit.server._loop import ReplayError
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "fixtures"
 GEMINI_SSE = ["cats.sse", "function-call.sse", "midstream-error.sse", "thinking.sse", "wyoming.sse"]
@@ -45,7 +45,9 @@ def test_alt_sse_replays_the_recorded_bytes_exactly_with_the_api_headers(name: s
     assert response.headers["transfer-encoding"] == "chunked"
 
 
-@pytest.mark.parametrize("query", ["", "?alt=json", "?%24alt=json%3Benum-encoding%3Dint", "?$alt=json;enum-encoding=int"])
+@pytest.mark.parametrize(
+    "query", ["", "?alt=json", "?%24alt=json%3Benum-encoding%3Dint", "?$alt=json;enum-encoding=int"]
+)
 def test_without_alt_sse_the_same_responses_stream_as_a_json_array(query: str) -> None:
     body = (FIXTURES / "wyoming.sse").read_bytes()
     with ReplayServer(FIXTURES / "wyoming.sse", speed=0) as server:
@@ -93,16 +95,38 @@ def test_count_tokens_is_the_prompt_token_count_of_the_recorded_usage() -> None:
     assert response.json()["promptTokensDetails"] == usage["promptTokensDetails"]
 
 
-def test_models_lists_the_models_the_fixtures_name() -> None:
+def test_models_lists_the_models_the_fixtures_name_with_their_token_limits() -> None:
     with ReplayServer(FIXTURES, speed=0) as server:
         listing = httpx.get(server.url + "/v1beta/models").json()
         one = httpx.get(server.url + "/v1/models/gemini-2.0-flash")
-        missing = httpx.get(server.url + "/v1/models/no-such-model")
     names = [m["name"] for m in listing["models"]]
     assert "models/gemini-2.0-flash" in names and "models/gemini-2.5-flash" in names
     assert names == sorted(names)
+    assert all(m["inputTokenLimit"] > m["outputTokenLimit"] > 0 for m in listing["models"])
     assert one.json()["name"] == "models/gemini-2.0-flash"
-    assert missing.status_code == 404
+    assert (one.json()["inputTokenLimit"], one.json()["outputTokenLimit"]) == (1_048_576, 8_192)
+
+
+@pytest.mark.parametrize(
+    ("source", "model", "status"),
+    [
+        # cats.sse names no model: generation answers any model with it, so the lookup does too
+        (["cats.sse", "wyoming.sse"], "no-such-model", 200),
+        (["thinking.sse", "wyoming.sse"], "no-such-model", 404),
+        (["thinking.sse", "wyoming.sse"], "gemini-2.0-flash", 200),
+        (["thinking.sse", "wyoming.sse"], "gemini-2.5", 200),  # gemini-2.5-flash by its prefix
+        (["thinking.sse", "wyoming.sse"], "wyoming", 200),  # by file name
+        (["thinking.sse", "wyoming.sse"], "wyoming.sse", 200),
+        (["thinking.sse"], "any-model-at-all", 200),  # a single fixture answers every model
+    ],
+)
+def test_a_model_lookup_answers_as_generation_does(source: list[str], model: str, status: int) -> None:
+    with ReplayServer([FIXTURES / name for name in source], speed=0) as server:
+        lookup = httpx.get(f"{server.url}/v1beta/models/{model}")
+        generation = httpx.post(f"{server.url}/v1beta/models/{model}:generateContent", json={})
+    assert lookup.status_code == generation.status_code == status
+    if status == 200:
+        assert lookup.json()["name"] == f"models/{model}" and lookup.json()["inputTokenLimit"] > 0
 
 
 def test_require_key_answers_the_real_403_and_400_bodies() -> None:
@@ -110,7 +134,9 @@ def test_require_key_answers_the_real_403_and_400_bodies() -> None:
         missing = httpx.post(server.url + STREAM + "?alt=sse", json={})
         wrong = httpx.post(server.url + STREAM + "?alt=sse&key=nope", json={})
         by_query = httpx.post(server.url + STREAM + "?alt=sse&key=secret", json={})
-        by_header = httpx.post(server.url + STREAM + "?alt=sse", json={}, headers={"x-goog-api-key": "secret"})
+        by_header = httpx.post(
+            server.url + STREAM + "?alt=sse", json={}, headers={"x-goog-api-key": "secret"}
+        )
     assert missing.status_code == 403
     assert missing.json() == {
         "error": {
@@ -122,7 +148,10 @@ def test_require_key_answers_the_real_403_and_400_bodies() -> None:
     }
     assert wrong.status_code == 400
     error = wrong.json()["error"]
-    assert (error["status"], error["message"]) == ("INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.")
+    assert (error["status"], error["message"]) == (
+        "INVALID_ARGUMENT",
+        "API key not valid. Please pass a valid API key.",
+    )
     assert error["details"][0]["reason"] == "API_KEY_INVALID"
     assert by_query.status_code == by_header.status_code == 200
 
@@ -171,21 +200,30 @@ def test_generic_sse_is_served_on_any_other_path() -> None:
         assert httpx.get(server.url + "/ticker").content == body  # picked by file name
 
 
-def test_a_directory_matches_by_model_then_prefers_a_clean_stream() -> None:
-    with ReplayServer(FIXTURES, speed=0) as server:
+def test_a_directory_matches_by_model_then_prefers_a_clean_stream(tmp_path: pathlib.Path) -> None:
+    # The plain bodies of the fixture set (none recorded with its request: matched by their bodies' models)
+    for name in ("cats.sse", "midstream-error.sse", "thinking.sse", "thinking-array.json", "wyoming.sse"):
+        (tmp_path / name).write_bytes((FIXTURES / name).read_bytes())
+    with ReplayServer(tmp_path, speed=0) as server:
         flash20 = httpx.post(server.url + STREAM + "?alt=sse", json={})
         by_name = httpx.post(server.url + "/v1beta/models/cats:streamGenerateContent?alt=sse", json={})
-        versioned = httpx.post(server.url + "/v1beta/models/gemini-2.5:streamGenerateContent?alt=sse", json={})
+        versioned = httpx.post(
+            server.url + "/v1beta/models/gemini-2.5:streamGenerateContent?alt=sse", json={}
+        )
     # wyoming.sse and midstream-error.sse both name gemini-2.0-flash: the one without an error wins
     assert flash20.content == (FIXTURES / "wyoming.sse").read_bytes()
     assert by_name.content == (FIXTURES / "cats.sse").read_bytes()
-    assert versioned.status_code == 200 and _objects(versioned.content)[0]["modelVersion"].startswith("gemini-2.5")
+    assert versioned.status_code == 200 and _objects(versioned.content)[0]["modelVersion"].startswith(
+        "gemini-2.5"
+    )
 
 
 def test_an_unmatched_request_gets_a_404_naming_it_and_what_is_available() -> None:
     script = GeminiScript("gemini-2.5-flash").text("hi").to_fixture()
     with ReplayServer([script, FIXTURES / "wyoming.sse"], speed=0) as server:
-        response = httpx.post(server.url + "/v1beta/models/gemini-9-ultra:streamGenerateContent?alt=sse", json={})
+        response = httpx.post(
+            server.url + "/v1beta/models/gemini-9-ultra:streamGenerateContent?alt=sse", json={}
+        )
     assert response.status_code == 404
     error = response.json()["error"]
     assert "gemini-9-ultra" in error["message"]
@@ -212,8 +250,9 @@ def test_several_exchanges_are_served_in_order_and_the_last_repeats() -> None:
     ]
     with ReplayServer(Fixture(exchanges), speed=0) as server:
         texts = [
-            _objects(httpx.post(server.url + STREAM + "?alt=sse", json={}).content)[0]["candidates"][0]["content"]
-            ["parts"][0]["text"]
+            _objects(httpx.post(server.url + STREAM + "?alt=sse", json={}).content)[0]["candidates"][0][
+                "content"
+            ]["parts"][0]["text"]
             for _ in range(3)
         ]
     assert texts == ["answer 1", "answer 2", "answer 2"]
@@ -237,7 +276,10 @@ def test_a_recorded_break_is_replayed_as_an_abrupt_close() -> None:
     )
     received = b""
     with ReplayServer(exchange, speed=0) as server:
-        with pytest.raises(httpx.TransportError), httpx.stream("POST", server.url + STREAM + "?alt=sse") as response:
+        with (
+            pytest.raises(httpx.TransportError),
+            httpx.stream("POST", server.url + STREAM + "?alt=sse") as response,
+        ):
             for chunk in response.iter_raw():
                 received += chunk
         assert received == exchange.body
@@ -247,7 +289,9 @@ def test_a_recorded_break_is_replayed_as_an_abrupt_close() -> None:
 def test_a_gemini_script_is_served_directly() -> None:
     script = GeminiScript("gemini-2.5-flash").text("Hello there world")
     with ReplayServer(script, speed=0) as server:
-        body = httpx.post(server.url + "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", json={}).content
+        body = httpx.post(
+            server.url + "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", json={}
+        ).content
     assert body == b"".join(script.events())
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import signal
 import socket
 import subprocess
@@ -20,11 +21,16 @@ import pytest
 from _rawhttp import raw_exchange
 
 from sse_toolkit import FixtureError, ReplayServer
+from sse_toolkit.fixture import FixtureWarning
 from sse_toolkit.fixture._model import Chunk, Exchange, Fixture
 
 SECRET = b"TOP-SECRET-OUTSIDE-THE-FIXTURE-DIRECTORY"
 _SCRIPT = pathlib.Path(sys.executable).parent / "sse-replay"
-COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-c", "from sse_toolkit.cli import replay_main; replay_main()"]
+COMMAND = (
+    [str(_SCRIPT)]
+    if _SCRIPT.exists()
+    else [sys.executable, "-c", "from sse_toolkit.cli import replay_main; replay_main()"]
+)
 
 
 def raw(server: ReplayServer, request: bytes, timeout: float = 5.0) -> bytes:
@@ -57,13 +63,17 @@ def server(fixture_dir: pathlib.Path):  # type: ignore[no-untyped-def]
 
 def test_the_server_listens_on_loopback_only_by_default(server: ReplayServer) -> None:
     assert server.host == "127.0.0.1"
-    assert server._loop is not None and server._loop.socket.getsockname()[0] == "127.0.0.1"
+    loop = server.http._loop  # the composed loopback server's socket
+    assert loop is not None and loop.socket.getsockname()[0] == "127.0.0.1"
 
 
 def test_cli_warns_on_stderr_for_a_public_bind_and_stops_on_sigterm(fixture_dir: pathlib.Path) -> None:
     for host, warned in (("0.0.0.0", True), ("127.0.0.1", False)):
-        proc = subprocess.Popen([*COMMAND, "--serve", str(fixture_dir), "--host", host],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [*COMMAND, "--serve", str(fixture_dir), "--host", host],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         try:
             assert proc.stdout is not None
             url = proc.stdout.readline().decode().strip()
@@ -107,7 +117,13 @@ def test_no_path_outside_the_fixture_directory_is_ever_served(
     server: ReplayServer, fixture_dir: pathlib.Path, target: bytes
 ) -> None:
     for method in (b"GET", b"POST"):
-        response = raw(server, method + b" " + target + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        response = raw(
+            server,
+            method
+            + b" "
+            + target
+            + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )
         assert SECRET not in response
         assert response.startswith(b"HTTP/1.1 ")
         assert status_of(response) in (400, 404), response[:200]
@@ -126,12 +142,18 @@ def test_oversized_heads_get_431(server: ReplayServer) -> None:
     one_long_line = b"GET /cats HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n"
     many_lines = b"GET /cats HTTP/1.1\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(150)) + b"\r\n"
     # Under 100 lines, each under 64 KiB, but over the 64 KiB total.
-    big_total = b"GET /cats HTTP/1.1\r\n" + b"".join(b"X-H%d: %s\r\n" % (i, b"b" * 2000) for i in range(60)) + b"\r\n"
+    big_total = (
+        b"GET /cats HTTP/1.1\r\n" + b"".join(b"X-H%d: %s\r\n" % (i, b"b" * 2000) for i in range(60)) + b"\r\n"
+    )
     for request in (one_long_line, many_lines, big_total):
         assert status_of(raw(server, request)) == 431
     assert status_of(raw(server, b"GET /" + b"c" * 70_000 + b" HTTP/1.1\r\n\r\n")) == 414
     # Just under the limits is fine.
-    fine = b"GET /cats HTTP/1.1\r\n" + b"".join(b"X-H%d: %s\r\n" % (i, b"b" * 1000) for i in range(50)) + b"Connection: close\r\n\r\n"
+    fine = (
+        b"GET /cats HTTP/1.1\r\n"
+        + b"".join(b"X-H%d: %s\r\n" % (i, b"b" * 1000) for i in range(50))
+        + b"Connection: close\r\n\r\n"
+    )
     assert raw(server, fine).endswith(b"data: meow\n\n\r\n0\r\n\r\n")
 
 
@@ -139,10 +161,23 @@ def test_oversized_bodies_get_413(server: ReplayServer) -> None:
     response = raw(server, b"POST /cats HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000000\r\n\r\n")
     assert status_of(response) == 413 and b"limit" in response
     server.max_body = 1000
-    chunked = b"POST /cats HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + b"400\r\n" + b"x" * 1024 + b"\r\n0\r\n\r\n"
+    chunked = (
+        b"POST /cats HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"400\r\n"
+        + b"x" * 1024
+        + b"\r\n0\r\n\r\n"
+    )
     assert status_of(raw(server, chunked)) == 413
-    assert status_of(raw(server, b"POST /cats HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n" + b"x" * 1001)) == 413
-    ok = raw(server, b"POST /cats HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n" + b"x" * 1000)
+    assert (
+        status_of(
+            raw(server, b"POST /cats HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n" + b"x" * 1001)
+        )
+        == 413
+    )
+    ok = raw(
+        server,
+        b"POST /cats HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n" + b"x" * 1000,
+    )
     assert status_of(ok) == 200
 
 
@@ -181,7 +216,7 @@ def test_clients_that_never_finish_their_head_time_out_without_blocking_others(s
         start = time.monotonic()
         trickle.settimeout(0.2)
         closed = False
-        for byte in (b"GET /cats HTTP/1.1\r\nX-Slow: " + b"z" * 100):
+        for byte in b"GET /cats HTTP/1.1\r\nX-Slow: " + b"z" * 100:
             try:
                 trickle.sendall(bytes([byte]))
                 if trickle.recv(1) == b"":
@@ -226,9 +261,16 @@ def test_over_max_connections_gets_503_and_the_rest_are_served(fixture_dir: path
 @pytest.mark.parametrize(
     ("content", "where", "what"),
     [
-        (b'{"sse_toolkit_fixture": 1}\n{"response": {"status": 200}}\n{"t": 0.1, "chunk": "data: x\\n\\n"}\n', ":4:", "truncated"),
-        (b'{"sse_toolkit_fixture": 1}\n{"response": {"status": 200}}\n{"t": 0.1, "chunk": "data: x\n', ":3:", "not valid JSON"),
-        (b'{"sse_toolkit_fixture": 1}\n{"response": {"status": "two hundred"}}\n{"end": "complete"}\n', ":2:", "status"),
+        (
+            b'{"sse_toolkit_fixture": 1}\n{"response": {"status": 200}}\n{"t": 0.1, "chunk": "data: x\n',
+            ":3:",
+            "not valid JSON",
+        ),
+        (
+            b'{"sse_toolkit_fixture": 1}\n{"response": {"status": "two hundred"}}\n{"end": "complete"}\n',
+            ":2:",
+            "status",
+        ),
         (b'{"sse_toolkit_fixture": 99}\n', ":1:", "unsupported fixture format version 99"),
         (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + bytes(range(256)) * 4, ":", "binary data"),
         (b"HTTP/1.1 100 Continue\r\n\r\n", ":1:", "interim"),
@@ -251,6 +293,26 @@ def test_broken_fixture_files_give_one_line_with_file_and_line_and_no_traceback(
         assert result.stdout == b""
 
 
+def test_a_recording_cut_inside_an_exchange_is_served_as_the_broken_stream_it_was(
+    tmp_path: pathlib.Path,
+) -> None:
+    path = tmp_path / "cut.sse"
+    path.write_bytes(
+        b'{"sse_toolkit_fixture": 1}\n{"response": {"status": 200}}\n{"t": 0.1, "chunk": "data: x\\n\\n"}\n'
+    )
+    with pytest.warns(FixtureWarning, match=re.escape(str(path)) + r":\d+: .*ends inside exchange 1"):
+        server = ReplayServer(path, speed=0)
+    received = b""
+    with (
+        server,
+        pytest.raises(httpx.TransportError),
+        httpx.stream("GET", server.url + "/cut") as response,
+    ):
+        for piece in response.iter_raw():
+            received += piece
+    assert received == b"data: x\n\n"
+
+
 def test_stop_closes_a_long_stream_in_progress_promptly() -> None:
     long = Fixture([Exchange(chunks=[Chunk(b"data: %d\n\n" % i, i * 0.5) for i in range(200)])])  # 100 s
     server = ReplayServer(long)
@@ -262,7 +324,7 @@ def test_stop_closes_a_long_stream_in_progress_promptly() -> None:
         try:
             with httpx.stream("GET", server.url + "/", timeout=30) as response:
                 for chunk in response.iter_raw():
-                    seen.append(chunk)  # noqa: PERF402 - read as it arrives, watched by the main thread
+                    seen.append(chunk)
         except httpx.HTTPError:
             pass
         ended.set()

@@ -31,12 +31,21 @@ BENCH = pathlib.Path(__file__).resolve().parents[2] / "bench" / "bench_server.py
 
 def _event(n: int) -> bytes:
     text = f"part {n} " + "lorem ipsum " * (n % 7)
-    return b'data: {"candidates": [{"content": {"parts": [{"text": "%s"}], "role": "model"}}]}\r\n\r\n' % text.encode()
+    return (
+        b'data: {"candidates": [{"content": {"parts": [{"text": "%s"}], "role": "model"}}]}\r\n\r\n'
+        % text.encode()
+    )
 
 
 def paced_fixture(events: int, step: float) -> Fixture:
-    return Fixture([Exchange(headers=[("Content-Type", "text/event-stream")],
-                             chunks=[Chunk(_event(n), round(n * step, 6)) for n in range(events)])])
+    return Fixture(
+        [
+            Exchange(
+                headers=[("Content-Type", "text/event-stream")],
+                chunks=[Chunk(_event(n), round(n * step, 6)) for n in range(events)],
+            )
+        ]
+    )
 
 
 def open_fds() -> int:
@@ -71,7 +80,7 @@ def test_200_concurrent_streams_all_get_the_recorded_bytes_exactly() -> None:
                 assert response.status == 200
                 bodies[index] = response.read()  # http.client undoes the chunked framing
                 conn.close()
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:
                 errors.append(exc)
 
         threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
@@ -127,14 +136,18 @@ def test_clients_that_vanish_mid_stream_leak_no_thread_or_descriptor(how: str) -
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             sock.close()
         after_fds, after_threads = settle(base_fds, base_threads)
-        print(f"fds {base_fds} -> {during_fds} (100 streams) -> {after_fds}; "
-              f"threads {base_threads} -> {during_threads} -> {after_threads}")
+        print(
+            f"fds {base_fds} -> {during_fds} (100 streams) -> {after_fds}; "
+            f"threads {base_threads} -> {during_threads} -> {after_threads}"
+        )
         assert during_fds >= base_fds + 100  # the count sees them
         assert during_threads <= base_threads  # one loop holds them all: no thread per stream
         assert after_fds <= base_fds, (base_fds, after_fds)
         assert after_threads <= base_threads, (base_threads, after_threads)
         # ... and the server goes on serving, whole streams.
-        fast = httpx.post(server.url + GEMINI, content=b"{}", timeout=30, headers={"x-sse-replay-faults": "rechunk=64"})
+        fast = httpx.post(
+            server.url + GEMINI, content=b"{}", timeout=30, headers={"x-sse-replay-faults": "rechunk=64"}
+        )
         assert fast.status_code == 200 and fast.content == fixture.exchanges[0].body
         server.check()
 
@@ -154,7 +167,7 @@ def test_events_never_leave_before_their_recorded_time() -> None:
             conn.request("POST", GEMINI, body=b"{}")
             response = conn.getresponse()
             got = 0
-            for chunk, end in zip(chunks, ends):
+            for chunk, end in zip(chunks, ends, strict=True):
                 while got < end:
                     got += len(response.read1(65536))
                 delta = time.monotonic() - sent - (chunk.t or 0.0)
@@ -176,9 +189,24 @@ def test_the_server_benchmark_runs_end_to_end_and_every_stream_succeeds(tmp_path
     """A smoke run of bench/bench_server.py (small numbers); its figures are printed, not asserted."""
     out = tmp_path / "bench.json"
     proc = subprocess.run(
-        [sys.executable, str(BENCH), "--clients", "30", "--timed", "10", "--rounds", "1", "--big-mib", "20",
-         "--json", str(out)],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            str(BENCH),
+            "--clients",
+            "30",
+            "--timed",
+            "10",
+            "--rounds",
+            "1",
+            "--big-mib",
+            "20",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     for heading in ("## load:", "## throughput:", "## timing fidelity:", "## big fixture:"):

@@ -19,13 +19,16 @@ from sse_toolkit.server._loop import LoopbackServer, ReplayError, ReplayRequest,
 
 
 def read_raw_chunks(url: str, target: str, body: bytes = b"{}") -> tuple[bytes, list[bytes], bool]:
-    """Send one request on a raw socket; return (head, the HTTP chunks' payloads, whether the final 0-chunk came)."""
+    """Send one request on a raw socket; return (head, the HTTP chunks' payloads, whether the final
+    0-chunk came)."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
     return split_chunked(raw_exchange(host, int(port), post_request(target, body)))
 
 
 def _fixed(pieces: list[tuple[float | None, bytes]], **kw: object) -> LoopbackServer:
-    return LoopbackServer(lambda request: Reply(200, [("Content-Type", "text/event-stream")], list(pieces), **kw))
+    return LoopbackServer(
+        lambda request: Reply(200, [("Content-Type", "text/event-stream")], list(pieces), **kw)
+    )
 
 
 def test_port_zero_gets_a_free_port_and_url_names_it() -> None:
@@ -101,7 +104,10 @@ def test_an_abrupt_end_closes_without_the_final_chunk(end: str) -> None:
         _, chunks, final = read_raw_chunks(server.url, "/")
         assert chunks == [b"data: a\n\n"]
         assert not final
-        with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)), httpx.stream("GET", server.url) as response:
+        with (
+            pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)),
+            httpx.stream("GET", server.url) as response,
+        ):
             for _ in response.iter_raw():
                 pass
         # and the server goes on serving
@@ -166,7 +172,12 @@ def test_the_handler_sees_method_path_query_headers_and_body() -> None:
         response = httpx.post(server.url + "/a/b?key=k&alt=sse", content=b'{"x": 1}', headers={"X-Test": "1"})
     assert response.text == "ok" and response.headers["content-length"] == "2"
     (request,) = seen
-    assert (request.method, request.path, request.query, request.body) == ("POST", "/a/b", "key=k&alt=sse", b'{"x": 1}')
+    assert (request.method, request.path, request.query, request.body) == (
+        "POST",
+        "/a/b",
+        "key=k&alt=sse",
+        b'{"x": 1}',
+    )
     assert request.params == {"key": "k", "alt": "sse"}
     assert request.header("x-test") == "1"
     assert server.requests == seen
@@ -201,7 +212,9 @@ def test_a_malformed_request_body_gets_400_and_is_no_server_error() -> None:
 def test_head_gets_the_head_without_a_body() -> None:
     with _fixed([(None, b"data: x\n\n")]) as server:
         response = httpx.head(server.url)
-    assert response.status_code == 200 and response.headers["content-length"] == "9" and response.content == b""
+    assert (
+        response.status_code == 200 and response.headers["content-length"] == "9" and response.content == b""
+    )
 
 
 @given(st.text(alphabet="ab=&;%+2F é", max_size=30))

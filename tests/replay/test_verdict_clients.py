@@ -16,7 +16,7 @@ from google import genai
 from google.genai import errors, types
 
 from sse_toolkit import EventParser
-from sse_toolkit.replay._app import ReplayServer
+from sse_toolkit.replay import ReplayServer
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "fixtures"
 WYOMING = FIXTURES / "wyoming.sse"
@@ -41,7 +41,9 @@ def attempt(base: str, check_finish: bool = True) -> str:
     takes a clean end as the end of the answer."""
     text: list[str] = []
     try:
-        with HTTP.stream("POST", base + PATH, json=REQUEST, headers={"x-goog-api-key": "secret-key-123456"}) as response:
+        with HTTP.stream(
+            "POST", base + PATH, json=REQUEST, headers={"x-goog-api-key": "secret-key-123456"}
+        ) as response:
             if response.status_code != 200:
                 response.read()
                 raise Failed(response.status_code, response)
@@ -175,8 +177,10 @@ def test_client_retrying_server_errors_at_once_fails_with_no_backoff(sse_replay)
     # Usually "request #1 retried 503 Service Unavailable of request #0 after 0.001 s: at once, without
     # backing off (2 such retries)"; on a loaded machine an attempt may take over AT_ONCE, and then the
     # waits still did not grow.
-    assert re.search(r"retried 503 Service Unavailable of request #0 after 0\.0\d\d s: at once|did not grow",
-                     finding.message), finding.message
+    assert re.search(
+        r"retried 503 Service Unavailable of request #0 after 0\.0\d\d s: at once|did not grow",
+        finding.message,
+    ), finding.message
 
 
 def test_client_waiting_the_same_time_between_5xx_retries_fails_with_no_backoff(sse_replay) -> None:
@@ -203,8 +207,8 @@ def test_client_retrying_a_400_fails_with_retried_non_retryable(sse_replay) -> N
     with pytest.raises(AssertionError) as caught:
         server.assert_resilient()
     assert (
-        "retried-non-retryable: request #1 retried request #0, which got 400 Bad Request: a client error fails "
-        "the same way every time and must not be retried"
+        "retried-non-retryable: request #1 retried request #0, which got 400 Bad Request: a client error "
+        "fails the same way every time and must not be retried"
     ) in str(caught.value)
 
 
@@ -221,7 +225,9 @@ def test_client_returning_a_truncated_answer_as_complete_fails(sse_replay) -> No
     server.script({"truncate_after": 2})
     text = naive_client(server.url)
     assert text == "The capital of Wyoming"
-    assert [f.code for f in server.verdict()] == ["truncated-not-retried"]  # only a warning without result_text
+    assert [f.code for f in server.verdict()] == [
+        "truncated-not-retried"
+    ]  # only a warning without result_text
     server.assert_resilient()
     with pytest.raises(AssertionError) as caught:
         server.assert_resilient(result_text=text)
@@ -250,7 +256,8 @@ def test_client_giving_up_after_one_server_error_is_a_warning_or_with_strict_an_
     (finding,) = server.verdict()
     assert (finding.code, finding.severity) == ("gave-up", "warning")
     assert finding.message == (
-        "request #0 got 503 Service Unavailable and was never retried: the call gave up after one retryable failure"
+        "request #0 got 503 Service Unavailable and was never retried: the call gave up after one "
+        "retryable failure"
     )
     server.assert_resilient()
     with pytest.raises(AssertionError, match="error   gave-up: request #0 got 503"):
@@ -266,8 +273,10 @@ def test_client_retrying_without_end_is_a_retry_storm(sse_replay) -> None:
         time.sleep(0.06 * 1.2**number)
     codes = [f.code for f in server.verdict()]
     assert codes == ["retry-storm"]
-    assert "7 attempts of one call (POST /v1beta/models/gemini-2.0-flash:streamGenerateContent, requests #0..#6): " \
-        "more than the bound of 5 attempts" in server.verdict()[0].message
+    assert (
+        "7 attempts of one call (POST /v1beta/models/gemini-2.0-flash:streamGenerateContent, "
+        "requests #0..#6): more than the bound of 5 attempts" in server.verdict()[0].message
+    )
     assert server.verdict(max_attempts=7) == []
 
 
@@ -311,7 +320,9 @@ def test_genai_accepts_a_truncated_stream_as_complete(sse_replay) -> None:
     server.script({"truncate_after": 3})  # the third event holds finishReason: two events go out
     text = _genai_text(_genai(server, attempts=3, initial_delay=0.1, jitter=0))
     assert text == "The capital of Wyoming"
-    with pytest.raises(AssertionError, match="truncated-answer: the application returned 22 of the 40 characters"):
+    with pytest.raises(
+        AssertionError, match="truncated-answer: the application returned 22 of the 40 characters"
+    ):
         server.assert_resilient(result_text=text)
 
 

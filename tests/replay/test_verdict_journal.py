@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from sse_toolkit.replay._app import ReplayServer
+from sse_toolkit.replay import ReplayServer
 
 pytest_plugins = ["pytester"]
 
@@ -26,17 +26,41 @@ def test_the_journal_records_what_each_request_asked_and_got() -> None:
     with ReplayServer(WYOMING, speed=0) as server:
         server.script({"status": 503}, "ok")
         before = time.time()
-        httpx.post(server.url + PATH + "?alt=sse&key=" + KEY, json={"contents": "a"}, headers={"Authorization": "Bearer tok-123456789"})
-        ok = httpx.post(server.url + PATH + "?alt=sse", json={"contents": "a"}, headers={"x-goog-api-key": KEY})
+        httpx.post(
+            server.url + PATH + "?alt=sse&key=" + KEY,
+            json={"contents": "a"},
+            headers={"Authorization": "Bearer tok-123456789"},
+        )
+        ok = httpx.post(
+            server.url + PATH + "?alt=sse", json={"contents": "a"}, headers={"x-goog-api-key": KEY}
+        )
         first, second = server.requests
-    assert (first.index, first.method, first.path, first.model, first.kind) == (0, "POST", PATH, "gemini-2.0-flash", "stream")
+    assert (first.index, first.method, first.path, first.model, first.kind) == (
+        0,
+        "POST",
+        PATH,
+        "gemini-2.0-flash",
+        "stream",
+    )
     assert first.query == "alt=sse&key=REDACTED" and ("Authorization", "Bearer REDACTED") in first.headers
     assert ("x-goog-api-key", "REDACTED") in second.headers
     assert KEY not in json.dumps([first.to_dict(), second.to_dict()])
     assert second.header("x-goog-api-key") == KEY and first.params["key"] == KEY  # as received, for tests
     assert json.loads(first.body) == {"contents": "a"}
-    assert (first.status, first.step, first.end, first.events, first.outcome) == (503, 0, "complete", 0, "server-error")
-    assert (second.status, second.step, second.end, second.events, second.finished) == (200, 1, "complete", 3, True)
+    assert (first.status, first.step, first.end, first.events, first.outcome) == (
+        503,
+        0,
+        "complete",
+        0,
+        "server-error",
+    )
+    assert (second.status, second.step, second.end, second.events, second.finished) == (
+        200,
+        1,
+        "complete",
+        3,
+        True,
+    )
     assert second.bytes == len(ok.content) == WYOMING.stat().st_size
     assert second.full_text == "The capital of Wyoming is **Cheyenne**.\n"
     assert before <= first.wall <= second.wall <= time.time()
@@ -51,14 +75,18 @@ def test_control_endpoints_set_the_script_return_journal_and_verdict_and_reset()
         assert client.post(PATH + "?alt=sse", json={}).status_code == 200
         journal = client.get("/_sse/journal").json()["requests"]
         assert [(r["index"], r["status"], r["step"], r["outcome"]) for r in journal] == [
-            (0, 400, 0, "client-error"), (1, 200, 1, "ok")
+            (0, 400, 0, "client-error"),
+            (1, 200, 1, "ok"),
         ]
         verdict = client.get("/_sse/verdict").json()
         assert verdict["passed"] is False and verdict["requests"] == 2
         assert [f["code"] for f in verdict["findings"]] == ["retried-non-retryable"]
         assert verdict["findings"][0]["requests"] == [0, 1]
         assert "1 error" in verdict["report"]
-        assert client.post("/_sse/verdict", json={"result_text": "nope"}).json()["findings"][-1]["code"] == "wrong-answer"
+        assert (
+            client.post("/_sse/verdict", json={"result_text": "nope"}).json()["findings"][-1]["code"]
+            == "wrong-answer"
+        )
         assert client.post("/_sse/reset").json() == {"reset": True}
         assert client.get("/_sse/journal").json() == {"requests": []}
         assert client.get("/_sse/verdict").json()["passed"] is True
@@ -79,8 +107,11 @@ def test_sse_replay_serve_with_a_script_file(tmp_path: pathlib.Path) -> None:
     script = tmp_path / "scenario.json"
     script.write_text(json.dumps([{"status": 429, "retry_after": 0.5}, "ok"]))
     command = [sys.executable, "-c", "from sse_toolkit.cli import replay_main; replay_main()"]
-    proc = subprocess.Popen([*command, "--serve", str(WYOMING), "--speed", "0", "--script", str(script)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*command, "--serve", str(WYOMING), "--speed", "0", "--script", str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().decode().strip()
@@ -94,7 +125,12 @@ def test_sse_replay_serve_with_a_script_file(tmp_path: pathlib.Path) -> None:
         proc.communicate(timeout=10)
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([{"stauts": 500}]))
-    result = subprocess.run([*command, "--serve", str(WYOMING), "--script", str(bad)], capture_output=True, timeout=30, check=False)
+    result = subprocess.run(
+        [*command, "--serve", str(WYOMING), "--script", str(bad)],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
     assert result.returncode == 1
     assert b"bad.json: script step 0: unknown key 'stauts'" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -112,8 +148,9 @@ def test_verdict_report_prints_a_table_per_test(pytester: pytest.Pytester) -> No
         def test_hasty(sse_replay):
             server = sse_replay(WYOMING, speed=0)
             server.script({{"status": 429, "retry_after": 0.3}}, "ok")
-            while httpx.post(server.url + PATH, json={{}}).status_code != 200:
-                pass
+            with httpx.Client() as client:  # one client: a new one per request takes long on a busy machine
+                while client.post(server.url + PATH, json={{}}).status_code != 200:
+                    pass
 
         def test_patient(sse_replay):
             server = sse_replay(WYOMING, speed=0)
@@ -128,13 +165,15 @@ def test_verdict_report_prints_a_table_per_test(pytester: pytest.Pytester) -> No
     )
     result = pytester.runpytest_inprocess("--sse-verdict-report", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines([
-        "*sse-replay client verdict*",
-        "test*requests*errors*warnings*findings",
-        "test_verdict_report_prints_a_table_per_test.py::test_hasty*2*1*0*retry-too-soon",
-        "*error: request #1 retried the 429 of request #0 after 0.0*",
-        "test_verdict_report_prints_a_table_per_test.py::test_patient*2*0*0*ok",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*sse-replay client verdict*",
+            "test*requests*errors*warnings*findings",
+            "test_verdict_report_prints_a_table_per_test.py::test_hasty*2*1*0*retry-too-soon",
+            "*error: request #1 retried the 429 of request #0 after 0.0*",
+            "test_verdict_report_prints_a_table_per_test.py::test_patient*2*0*0*ok",
+        ]
+    )
     assert "test_without_servers" not in result.stdout.str().split("client verdict")[1]
     plain = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     assert "client verdict" not in plain.stdout.str()

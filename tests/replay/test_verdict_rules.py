@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sse_toolkit.replay import Ending, Finding, Outcome, RequestKind, Severity
 from sse_toolkit.replay._verdict import (
     AT_ONCE,
     GROWTH,
@@ -17,9 +19,25 @@ from sse_toolkit.replay._verdict import (
 PATH = "/v1beta/models/m:streamGenerateContent"
 
 
-def _entry(index: int, t: float, status: int, duration: float = 0.001, end: str = "complete", **extra: object) -> JournalEntry:
-    entry = JournalEntry(index, t, 1e9 + t, "POST", PATH, "alt=sse", [], b"{}", model="m", kind="stream",
-                         status=status, end=end, finished=status == 200 and end == "complete", done_t=t + duration)
+def _entry(
+    index: int, t: float, status: int, duration: float = 0.001, end: str = "complete", **extra: object
+) -> JournalEntry:
+    entry = JournalEntry(
+        index,
+        t,
+        1e9 + t,
+        "POST",
+        PATH,
+        "alt=sse",
+        [],
+        b"{}",
+        model="m",
+        kind="stream",
+        status=status,
+        end=end,
+        finished=status == 200 and end == "complete",
+        done_t=t + duration,
+    )
     for name, value in extra.items():
         setattr(entry, name, value)
     return entry
@@ -34,7 +52,9 @@ def _journal(statuses: list[int], gaps: list[float], **extra: object) -> list[Jo
 
 
 @given(delay=st.floats(0.01, 5), gap=st.floats(0, 10))
-def test_a_429_retry_is_too_soon_exactly_when_the_gap_is_under_the_retry_delay(delay: float, gap: float) -> None:
+def test_a_429_retry_is_too_soon_exactly_when_the_gap_is_under_the_retry_delay(
+    delay: float, gap: float
+) -> None:
     findings = verdict(_journal([429, 200], [gap], retry_delay=delay))
     too_soon = [f for f in findings if f.code == "retry-too-soon"]
     assert bool(too_soon) == (gap + 0.005 < delay)
@@ -68,7 +88,10 @@ def test_a_retry_of_a_server_error_within_at_once_is_no_backoff(gaps: list[float
         (finding,) = findings
         assert finding.code == "no-backoff" and "at once, without backing off" in finding.message
         first = gaps.index(fast[0])
-        assert f"request #{first + 1} retried 500 Internal Server Error of request #{first} after " in finding.message
+        assert (
+            f"request #{first + 1} retried 500 Internal Server Error of request #{first} after "
+            in finding.message
+        )
 
 
 @given(attempts=st.integers(1, 12), strict=st.booleans())
@@ -94,11 +117,28 @@ def test_the_report_counts_errors_and_warnings() -> None:
 
 
 def test_result_text_judges_the_last_call_and_earlier_truncations_stay_warnings() -> None:
-    earlier = _entry(0, 0.0, 200, end="truncated", events=2, path="/v1beta/models/m:streamGenerateContent", body=b"1")
-    last = _entry(1, 1.0, 200, end="truncated", events=2, body=b"2", answer_source=lambda: "The whole answer.")
+    earlier = _entry(
+        0, 0.0, 200, end="truncated", events=2, path="/v1beta/models/m:streamGenerateContent", body=b"1"
+    )
+    last = _entry(
+        1, 1.0, 200, end="truncated", events=2, body=b"2", answer_source=lambda: "The whole answer."
+    )
     findings = verdict([earlier, last], result_text="The whole")
     assert [(f.code, f.severity, f.requests) for f in findings] == [
         ("truncated-not-retried", "warning", (0,)),
         ("truncated-answer", "error", (1,)),
     ]
     assert verdict([earlier, last], result_text="The whole answer.")[1:] == []
+
+
+def test_how_an_answer_ended_and_what_it_got_are_one_enum_each_still_spelled_as_words() -> None:
+    entry = _entry(0, 0.0, 503, end="reset")
+    assert entry.end is Ending.RESET and entry.kind is RequestKind.STREAM
+    assert entry.outcome is Outcome.SERVER_ERROR and entry.outcome == "server-error"
+    assert entry.to_dict()["end"] == "reset" and entry.to_dict()["outcome"] == "server-error"
+    assert _entry(1, 0.0, 200, end="error").outcome is Outcome.BROKEN
+    with pytest.raises(ValueError, match="'finished'"):
+        _entry(2, 0.0, 200, end="finished")  # not a word of the journal
+    finding = Finding("gave-up", "warning", "m")
+    assert finding.severity is Severity.WARNING and finding.to_dict()["severity"] == "warning"
+    assert str(finding) == "warning: gave-up: m"

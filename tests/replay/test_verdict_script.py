@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from sse_toolkit import ReplayError, parse
-from sse_toolkit.replay._app import ReplayServer
+from sse_toolkit.replay import ReplayServer
 from sse_toolkit.replay._scenario import load_script, parse_steps
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "fixtures"
@@ -38,7 +38,9 @@ def test_a_429_step_sends_retry_delay_exactly_and_retry_after_rounded_up() -> No
     assert {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "0.500s"} in details
     assert first.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
     assert second.headers["retry-after"] == "2"
-    assert {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "2s"} in second.json()["error"]["details"]
+    assert {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "2s"} in second.json()[
+        "error"
+    ]["details"]
 
 
 def test_truncate_after_ends_cleanly_before_the_finish_reason() -> None:
@@ -74,9 +76,9 @@ def test_disconnect_error_after_and_delay_steps() -> None:
         (["ok", {"status": 503, "retry_afterr": 1}], "script step 1: unknown key 'retry_afterr' (known: "),
         (["ok", "ok", {"truncate": 3, "bogus": 1}], "script step 2: unknown keys 'bogus', 'truncate'"),
         (["fine"], "script step 0: 'fine' is not a step"),
-        ([3], "script step 0: expected \"ok\" or a dict, got int 3"),
+        ([3], 'script step 0: expected "ok" or a dict, got int 3'),
         ([{"status": 200}], "script step 0: fault status must be an HTTP error status (400..599), got 200"),
-        ([{"status": 503, "retry_after": 1}], "script step 0: retry_after only goes with \"status\": 429"),
+        ([{"status": 503, "retry_after": 1}], 'script step 0: retry_after only goes with "status": 429'),
         ([{"truncate_after": -1}], "script step 0: fault truncate_after must be a whole number >= 0"),
         ([{"delay": "soon"}], "script step 0: "),
         ([], "a script needs at least one step"),
@@ -117,10 +119,14 @@ def test_a_step_is_a_per_request_fault_so_fault_keywords_work_in_steps() -> None
 def test_truncate_after_and_a_fractional_retry_after_work_in_the_faults_header_too() -> None:
     with ReplayServer(WYOMING, speed=0) as server:
         cut = httpx.post(server.url + PATH, json={}, headers={"x-sse-replay-faults": "truncate-after=1"})
-        limited = httpx.post(server.url + PATH, json={}, headers={"x-sse-replay-faults": "status=429, retry-after=1.25"})
+        limited = httpx.post(
+            server.url + PATH, json={}, headers={"x-sse-replay-faults": "status=429, retry-after=1.25"}
+        )
         denied = httpx.post(server.url + PATH, json={}, headers={"x-sse-replay-faults": "status=401"})
     assert len(parse(cut.content)) == 1 and server.requests[0].end == "truncated"
     assert limited.headers["retry-after"] == "2"
-    assert {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1.250s"} in limited.json()["error"]["details"]
+    assert {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1.250s"} in limited.json()[
+        "error"
+    ]["details"]
     assert server.requests[1].retry_delay == 1.25
     assert denied.json()["error"]["status"] == "UNAUTHENTICATED"

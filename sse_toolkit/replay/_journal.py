@@ -1,0 +1,243 @@
+"""Replay layer: the journal, what each request asked and what it got, kept within fixed bounds.
+
+Every request a replay app answers (but ``/_sse/`` ones) becomes a :class:`JournalEntry` when it arrives;
+what goes out is counted as it is sent (the server asks for a piece only once the one before is sent), and
+how the answer ended is written when the last byte left or the client went away.
+
+A server may run for days (``sse-replay --serve``), so nothing here grows with what it has seen:
+  * redaction is per request: the secrets removed are the ones this request carries, in the fields the
+    fixture layer names (``SECRET_QUERY_PARAMS`` such as ``key``, in any case; ``SECRET_HEADERS``:
+    ``x-goog-api-key``, the credentials of ``Authorization``, cookie values), and wherever else in its query
+    and headers they show up, as sent or percent-encoded. Nothing is remembered from one request to the
+    next, so the cost per request is the same after a million distinct keys as after one. (The recorder's
+    ``Redactor`` also searches every other spelling, compiling patterns per secret: right for a file that
+    must never hold a key, too slow for the loop that paces every stream, for a journal kept in memory.)
+  * a request body is kept up to ``MAX_BODY`` bytes, then a marker saying how much was dropped;
+  * at most ``MAX_ENTRIES`` entries and ``MAX_BYTES`` bytes of them are kept; beyond either, the oldest
+    half goes (indices keep counting, so ``JournalEntry.index`` still says which request it was).
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from urllib.parse import quote, unquote_plus
+
+from ..fixture._model import End
+from ..fixture._redact import MIN_SECRET_LENGTH, REDACTED, SECRET_HEADERS, SECRET_QUERY_PARAMS
+from ..server._loop import ReplayRequest, Reply
+from ._convert import FINISH_MARKERS, Planned, finish_offset, is_event
+from ._verdict import Ending, JournalEntry, RequestKind
+
+__all__ = ["MAX_BODY", "MAX_BYTES", "MAX_ENTRIES", "Journal", "whole_body"]
+
+MAX_ENTRIES = 10_000
+# Bytes kept in all, counting bodies, queries and headers (each twice: as received and redacted).
+MAX_BYTES = 64 * 1024 * 1024
+# A request body beyond this is cut, with a marker: a verdict only compares bodies, and a client that posts
+# megabytes of prompt sends the same megabytes with every retry.
+MAX_BODY = 64 * 1024
+_ENTRY_OVERHEAD = 512  # the entry's own fields, roughly
+# A body streamed from disk: how far its finishReason is looked for (and in its last piece).
+_SCANNED = 1024 * 1024
+
+
+def whole_body(body: bytes) -> Planned:
+    """The journal's view of a body sent whole (a unary answer, an error): one event if it is not blank."""
+    return Planned([(0.0, body)], [len(body)] if body.strip() else [], finish_offset(body))
+
+
+def _redacted(request: ReplayRequest) -> tuple[str, list[tuple[str, str]]]:
+    """The request's query and headers with its own secrets redacted (see the module doc)."""
+    secrets: list[str] = []
+    query = request.query
+    if query:
+        pieces = []
+        for piece in query.split("&"):
+            name, equals, value = piece.partition("=")
+            if equals and value and unquote_plus(name).strip().lower() in SECRET_QUERY_PARAMS:
+                secrets += (value, unquote_plus(value))
+                piece = f"{name}={REDACTED}"
+            pieces.append(piece)
+        query = "&".join(pieces)
+    headers = list(request.headers)
+    for index, (name, value) in enumerate(headers):
+        lower = name.lower()
+        if lower in SECRET_HEADERS:
+            headers[index] = (name, _redacted_field(lower, value, secrets))
+    if not secrets:
+        return query, headers
+    # Each value goes wherever else it shows up too (a Referer with ?key=, an echo in another header).
+    needles = {form for s in secrets if len(s) >= MIN_SECRET_LENGTH for form in (s, quote(s, safe=""))}
+    for needle in sorted(needles, key=len, reverse=True):
+        query = query.replace(needle, REDACTED)
+        headers = [(k, v.replace(needle, REDACTED)) for k, v in headers]
+    return query, headers
+
+
+def _redacted_field(name: str, value: str, secrets: list[str]) -> str:
+    """A secret header's value with its credentials replaced (kept: an auth scheme, cookie names)."""
+    if name == "cookie" or name == "set-cookie":
+        first, semicolon, attributes = value.partition(";") if name == "set-cookie" else (value, "", "")
+        pairs = []
+        for pair in first.split(";"):
+            cookie, equals, content = pair.strip().partition("=")
+            if cookie or content:
+                secrets.append(content.strip().strip('"') if equals else cookie)
+                pairs.append(f"{cookie}={REDACTED}" if equals else REDACTED)
+        return "; ".join(pairs) + semicolon + attributes
+    scheme, space, credentials = value.strip().partition(" ")
+    if name != "x-goog-api-key" and space and credentials.strip():  # Authorization: keep the scheme
+        secrets.append(credentials.strip())
+        return f"{scheme} {REDACTED}"
+    secrets.append(value.strip())
+    return REDACTED
+
+
+def _kept_body(body: bytes, limit: int) -> bytes:
+    if len(body) <= limit:
+        return body
+    dropped = len(body) - limit
+    return body[:limit] + b"[sse-toolkit: request body cut in the journal, %d of %d bytes dropped]" % (
+        dropped,
+        len(body),
+    )
+
+
+class Journal:
+    """The journal of one app: :meth:`record` an arriving request, :meth:`track` what it is sent.
+
+    Thread-safe: the server's loop writes it while a test reads :meth:`entries`. The bounds are
+    attributes (see the module doc) and may be changed on an instance.
+    """
+
+    def __init__(
+        self, max_entries: int = MAX_ENTRIES, max_bytes: int = MAX_BYTES, max_body: int = MAX_BODY
+    ) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.max_body = max_body
+        self._entries: list[JournalEntry] = []
+        self._sizes: list[int] = []
+        self._bytes = 0
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def kept_bytes(self) -> int:
+        """About how many bytes the kept entries hold (bodies, queries, headers and a fixed overhead)."""
+        return self._bytes
+
+    def entries(self) -> list[JournalEntry]:
+        """The kept entries, oldest first (a copy)."""
+        with self._lock:
+            return list(self._entries)
+
+    def clear(self) -> None:
+        """Forget every entry; indices start again from 0."""
+        with self._lock:
+            self._entries.clear()
+            self._sizes.clear()
+            self._bytes = 0
+            self._count = 0
+
+    def record(self, request: ReplayRequest, kind: RequestKind, model: str | None) -> JournalEntry:
+        """A new entry for ``request``, which has just arrived (its query and headers redacted, its body
+        kept up to ``max_body`` bytes)."""
+        query, headers = _redacted(request)
+        body = _kept_body(request.body, self.max_body)
+        if body is not request.body:  # the request as received, without the part of the body not kept
+            request = ReplayRequest(request.method, request.path, request.query, request.headers, body)
+        size = len(body) + _ENTRY_OVERHEAD
+        size += 2 * (len(request.query) + sum(len(k) + len(v) for k, v in request.headers))
+        with self._lock:
+            entry = JournalEntry(
+                index=self._count,
+                t=time.monotonic(),
+                wall=time.time(),
+                method=request.method,
+                path=request.path,
+                query=query,
+                headers=headers,
+                body=body,
+                model=model,
+                kind=kind,
+                request=request,
+            )
+            self._count += 1
+            self._entries.append(entry)
+            self._sizes.append(size)
+            self._bytes += size
+            if len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+                self._drop_oldest()
+        return entry
+
+    def _drop_oldest(self) -> None:
+        """Drop the oldest entries down to half of each bound (the newest entry always stays)."""
+        drop, dropped = 0, 0
+        keep = len(self._entries)
+        while keep > 1 and (keep > self.max_entries // 2 or self._bytes - dropped > self.max_bytes // 2):
+            dropped += self._sizes[drop]
+            drop += 1
+            keep -= 1
+        del self._entries[:drop]
+        del self._sizes[:drop]
+        self._bytes -= dropped
+
+    def track(self, entry: JournalEntry, reply: Reply, sent: Planned | None) -> None:
+        """Count what ``reply`` sends into ``entry`` as it goes out. ``sent`` describes its body (event
+        ends, where the finishReason ends); with its event ends None (a body streamed from disk) each piece
+        that closes an event counts, and the finishReason is looked for in the first MiB and the last
+        piece."""
+        entry.status = reply.status
+        counted = reply.status < 400
+        ends = sent.event_ends if sent is not None else None
+        finish_at = sent.finish_at if sent is not None else None
+        reply.chunks = self._tracked(entry, reply, reply.chunks, counted, ends, finish_at)
+
+    @staticmethod
+    def _tracked(
+        entry: JournalEntry,
+        reply: Reply,
+        chunks: Iterable[tuple[float | None, bytes]],
+        counted: bool,
+        ends: Sequence[int] | None,
+        finish_at: int | None,
+    ) -> Iterator[tuple[float | None, bytes]]:
+        total, events, finished, last = 0, 0, False, b""
+        ended = False
+        try:
+            for t, data in chunks:
+                yield t, data
+                total += len(data)
+                entry.bytes = total
+                if ends is None:
+                    events += is_event(data)
+                    if not finished and total <= _SCANNED:
+                        finished = any(marker in data for marker in FINISH_MARKERS)
+                    last = data
+            ended = True
+        finally:
+            entry.done_t = time.monotonic()
+            if counted:
+                if ends is None:
+                    entry.events = events
+                    entry.finished = finished or any(marker in last for marker in FINISH_MARKERS)
+                else:
+                    entry.events = bisect.bisect_right(ends, total)
+                    entry.finished = finish_at is not None and total >= finish_at
+            if not ended:
+                entry.end = Ending.CLIENT_GONE
+            elif reply.end != End.COMPLETE:
+                entry.end = Ending.RESET
+            elif entry.mid_stream_error and reply.status < 400:
+                entry.end = Ending.ERROR
+            elif entry.kind is RequestKind.STREAM and reply.status < 400 and not entry.finished:
+                entry.end = Ending.TRUNCATED
+            else:
+                entry.end = Ending.COMPLETE
