@@ -18,7 +18,7 @@ head     ``split_http_head`` and a ``HeadSplitter`` fed in any split agree; the 
          input, and input that cannot start with ``HTTP/`` passes through untouched.
 cli      ``sse-toolkit parse`` exits 0 (printing one JSON line per event) or 1 with a one-line message;
          never a traceback.
-gemini   ``sse_toolkit.iter_responses`` (when the Gemini layer is installed) yields responses or raises
+gemini   ``sse_toolkit.iter_responses`` yields responses or raises
          only ``SSEError`` subclasses, for any bytes and any chunking.
 
 The input generators mix uniform random bytes, bytes drawn from an SSE-shaped alphabet (field names,
@@ -445,27 +445,13 @@ def check_cli(data: bytes, rng: random.Random) -> None:
         )
 
 
-def _iter_responses() -> Callable[..., Iterator[Any]] | None:
-    """The Gemini entry point: public once exported, else from its module (or None without the layer)."""
-    found = getattr(sse_toolkit, "iter_responses", None)
-    if found is None:
-        try:
-            from sse_toolkit.gemini._stream import iter_responses as found
-        except ImportError:
-            return None
-    return found
-
-
 def check_gemini(data: bytes, rng: random.Random) -> None:
     """``iter_responses`` yields or raises only ``SSEError`` subclasses, whole and in any split."""
-    iter_responses = _iter_responses()
-    if iter_responses is None:
-        return
     outcomes: dict[str, tuple[Any, ...]] = {}
     for name, chunks in splits(data, rng):
         count = 0
         try:
-            for _ in iter_responses(iter(chunks)):
+            for _ in sse_toolkit.iter_responses(iter(chunks)):
                 count += 1
             outcomes[name] = ("ok", count)
         except SSEError as exc:
@@ -570,8 +556,6 @@ def run(
         rate = counts[name] / spent[name] if spent[name] else 0.0
         print(f"{name:<14}{counts[name]:>10}{rate:>11.0f}")
     print(f"{'total':<14}{total:>10}{total / seconds:>11.0f}")
-    if "gemini" in targets and _iter_responses() is None:
-        print("note: sse_toolkit.iter_responses does not exist yet; the gemini target checked nothing")
     if _REFERENCE and _REFERENCE[0] is None:
         print("note: tests/_reference.py not found; the parser was not compared with the reference")
     print(f"distinct failures: {len(found)}" + ("" if found else " (every invariant held)"))

@@ -134,14 +134,12 @@ def _gemini_inputs() -> st.SearchStrategy[bytes]:
     return st.one_of(st.sampled_from(captures), mutated, any_bytes)
 
 
-@pytest.mark.skipif(fuzz._iter_responses() is None, reason="the Gemini layer is not there yet")
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=_gemini_inputs(), seed=seeds)
 def test_gemini_iter_responses_raises_only_sse_errors_in_every_chunking(data: bytes, seed: int) -> None:
     fuzz.check_gemini(data, random.Random(seed))
 
 
-@pytest.mark.skipif(fuzz._iter_responses() is None, reason="the Gemini layer is not there yet")
 @pytest.mark.parametrize(
     "data", [b'data: {}\n\n{"error": {"code": 503}}x', b'}\r{"error":{"":5,"":"","":""}}:']
 )
