@@ -30,7 +30,9 @@ __all__ = ["TERMINAL_PACE", "TextPrinter", "show_fixture"]
 # for a person to see them arrive. Piped output and the server keep DEFAULT_PACE.
 TERMINAL_PACE = 0.4
 # Keys that only a Gemini GenerateContentResponse (or its error body) carries at the top level.
-_GEMINI_KEYS = frozenset({"candidates", "usageMetadata", "promptFeedback", "modelVersion", "responseId", "error"})
+_GEMINI_KEYS = frozenset(
+    {"candidates", "usageMetadata", "promptFeedback", "modelVersion", "responseId", "error"}
+)
 _PEEK = 64 * 1024
 
 

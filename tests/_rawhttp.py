@@ -6,7 +6,7 @@ import socket
 
 
 def raw_exchange(host: str, port: int, request: bytes, timeout: float = 10.0) -> bytes:
-    """Send ``request`` as it is on a fresh connection; return all the server sent until it closed or reset."""
+    """Send ``request`` as is on a fresh connection; return all the server sent until it closed or reset."""
     with socket.create_connection((host.strip("[]"), port), timeout=timeout) as sock:
         sock.sendall(request)
         data = b""

@@ -1,5 +1,6 @@
-"""fixtures/cats.jsonl is what fixtures/tools/build_cats_jsonl.py makes from cats.sse (the story's words unchanged,
-today's fields added), and ``--serve fixtures/`` answers the REST quickstart's exact curl request with it."""
+"""fixtures/cats.jsonl is what fixtures/tools/build_cats_jsonl.py makes from cats.sse (the story's words
+unchanged, today's fields added), and ``--serve fixtures/`` answers the REST quickstart's exact curl request
+with it."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ QUICKSTART_BODY = b'{ "contents":[{"parts":[{"text": "Write a cute story about c
 
 
 def _builder() -> object:
-    spec = importlib.util.spec_from_file_location("build_cats_jsonl", FIXTURES / "tools" / "build_cats_jsonl.py")
+    spec = importlib.util.spec_from_file_location(
+        "build_cats_jsonl", FIXTURES / "tools" / "build_cats_jsonl.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
