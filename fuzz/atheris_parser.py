@@ -1,4 +1,4 @@
-"""Fuzz: a coverage-guided atheris (libFuzzer) harness for the parser layer (optional: ``pip install atheris``).
+"""Fuzz: a coverage-guided atheris (libFuzzer) harness for the parser layer (needs `pip install atheris`).
 
 It runs the same invariant checks as fuzz_parser.py (parser whole/bytewise/random splits, with and without
 a tiny ``max_event_size``; the curl -i head splitter) but lets libFuzzer steer the inputs by coverage:
