@@ -1,7 +1,7 @@
 """Benchmark: bytes of a Gemini stream -> typed responses, against the two ways Python users do it today.
 
 - sse_toolkit: ``iter_responses(chunks)``: our framing + orjson + typed slots objects (the JSON types of the
-  whole tree checked per response; lists of objects built on first access, see _gemini_types.py).
+  whole tree checked per response; lists of objects built on first access: sse_toolkit/gemini/_types.py).
 - sse_toolkit events+orjson: ``iter_events`` + ``orjson.loads``: dicts, what typing adds to our parser.
 - httpx-sse + json.loads: ``EventSource.iter_sse()`` over the same chunks (httpx's own ``iter_text`` loop,
   minus the socket, as bench/bench_parser.py drives it), then ``json.loads(event.data)``: dicts, not typed.
@@ -19,7 +19,8 @@ checks the JSON types of the whole tree of every response, as the typed objects 
 Targets (issue 4): 2x the first, 5x the second. Ratios are printed as "x faster than"; best of --repeat runs.
 Corpora: the text-delta stream of bench/_corpora.py (``gemini_stream``, ~700-byte events) and the real
 captures in tests/data concatenated (thinking, function calls, code execution), both as SSE and as the
-JSON-array stream (timed for us only: httpx-sse and google-genai, which always asks for alt=sse, cannot read it).
+JSON-array stream (timed for us only: httpx-sse and google-genai, which always asks for alt=sse, cannot
+read it).
 
     python bench/bench_gemini.py            # full size
     python bench/bench_gemini.py --events 200 --repeat 1   # smoke run
@@ -39,14 +40,18 @@ from typing import Any
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-import orjson
+import orjson  # noqa: E402 (after the path set-up above)
+from _peers import BytesResponse  # noqa: E402
 
-from _peers import BytesResponse
-
-from sse_toolkit import encode_json_array, encode_sse_event, iter_responses
+from sse_toolkit.gemini import encode_json_array, encode_sse_event, iter_responses  # noqa: E402
 
 CHUNK_SIZE = 4096
-CAPTURES = ["thinking-thoughts.sse", "function-call-parallel-gemini3.sse", "code-execution.sse", "text-long-utf8.sse"]
+CAPTURES = [
+    "thinking-thoughts.sse",
+    "function-call-parallel-gemini3.sse",
+    "code-execution.sse",
+    "text-long-utf8.sse",
+]
 
 Runner = Callable[[list[bytes]], int]
 
@@ -89,13 +94,17 @@ def _read_dict(d: dict[str, Any]) -> tuple[str | None, int | None]:
     if candidates:
         content = candidates[0].get("content")
         if content:
-            texts = [part["text"] for part in content.get("parts") or () if "text" in part and not part.get("thought")]
+            texts = [
+                part["text"]
+                for part in content.get("parts") or ()
+                if "text" in part and not part.get("thought")
+            ]
             text = "".join(texts) if texts else None
     usage = d.get("usageMetadata")
     return text, usage.get("totalTokenCount") if usage else None
 
 
-# -- runners -----------------------------------------------------------------------------------------------------
+# -- runners -------------------------------------------------------------------------------------------------
 
 
 def _ours(chunks: list[bytes]) -> int:
@@ -115,8 +124,6 @@ def _ours_dicts(chunks: list[bytes]) -> int:
         _read_dict(orjson.loads(event.data))
         count += 1
     return count
-
-
 
 
 def _httpx_sse_json(chunks: list[bytes]) -> int:

@@ -11,10 +11,8 @@ import orjson
 import sse_toolkit
 from sse_toolkit.gemini import (
     ClientError,
-    GeminiAPIError,
     PromptBlockedError,
     ServerError,
-    TruncatedStreamError,
     encode_json_array,
     encode_sse_event,
 )
@@ -126,7 +124,11 @@ def variants(name: str) -> dict[str, bytes]:
     """The capture as stored plus every framing derived from it (see tests/data/README.md)."""
     data = (DATA / name).read_bytes()
     if name.endswith(".json"):
-        return {"body": data, "curl-i": _ERROR_HEAD + data, "curl-i-100": b"HTTP/1.1 100 Continue\r\n\r\n" + _ERROR_HEAD + data}
+        return {
+            "body": data,
+            "curl-i": _ERROR_HEAD + data,
+            "curl-i-100": b"HTTP/1.1 100 Continue\r\n\r\n" + _ERROR_HEAD + data,
+        }
     if name.endswith(".jsonarray"):
         objects = orjson.loads(data)
         sse = b"".join(encode_sse_event(obj) for obj in objects)

@@ -3,33 +3,66 @@ chunk shape and the google-genai bridge. No I/O."""
 
 from __future__ import annotations
 
-from ._errors import ClientError, GeminiAPIError, GeminiDecodeError, GeminiError, MissingDependencyError, PromptBlockedError, ServerError, TruncatedStreamError
+from ._errors import (
+    ClientError,
+    GeminiAPIError,
+    GeminiDecodeError,
+    GeminiError,
+    MissingDependencyError,
+    PromptBlockedError,
+    ServerError,
+    TruncatedStreamError,
+)
+from ._format import ArrayElement, BodyFormat, JSONArrayScanner, sniff_format
 from ._genai import to_genai
 from ._merge import ResponseMerger, check_finished, merge_responses
-from ._openai import ChatChunkDecoder, ChatResult, aiter_chat_chunks, chunk_text, iter_chat_chunks, merge_chat_chunks
+from ._openai import (
+    ChatChunkDecoder,
+    ChatResult,
+    aiter_chat_chunks,
+    chunk_text,
+    iter_chat_chunks,
+    merge_chat_chunks,
+)
 from ._stream import ResponseDecoder, aiter_responses, iter_responses
-from ._types import Blob, Candidate, CitationMetadata, CitationSource, CodeExecutionResult, Content, ExecutableCode, FileData, FunctionCall, FunctionResponse, GenerateContentResponse, GroundingChunk, GroundingMetadata, GroundingSupport, ModalityTokenCount, Part, PromptFeedback, SafetyRating, SearchEntryPoint, Segment, UsageMetadata, WebChunk
+from ._types import (
+    Blob,
+    Candidate,
+    CitationMetadata,
+    CitationSource,
+    CodeExecutionResult,
+    Content,
+    ExecutableCode,
+    FileData,
+    FunctionCall,
+    FunctionResponse,
+    GenerateContentResponse,
+    GroundingChunk,
+    GroundingMetadata,
+    GroundingSupport,
+    ModalityTokenCount,
+    Part,
+    PromptFeedback,
+    SafetyRating,
+    SearchEntryPoint,
+    Segment,
+    UsageMetadata,
+    WebChunk,
+)
 from ._wire import dumps_api_style, dumps_pretty, encode_json_array, encode_sse_event, error_body
 
 __all__ = [
-    "aiter_chat_chunks",
-    "aiter_responses",
+    "ArrayElement",
     "Blob",
+    "BodyFormat",
     "Candidate",
     "ChatChunkDecoder",
     "ChatResult",
-    "check_finished",
-    "chunk_text",
     "CitationMetadata",
     "CitationSource",
     "ClientError",
     "CodeExecutionResult",
     "Content",
-    "dumps_api_style",
-    "dumps_pretty",
-    "encode_json_array",
-    "encode_sse_event",
-    "error_body",
     "ExecutableCode",
     "FileData",
     "FunctionCall",
@@ -41,10 +74,7 @@ __all__ = [
     "GroundingChunk",
     "GroundingMetadata",
     "GroundingSupport",
-    "iter_chat_chunks",
-    "iter_responses",
-    "merge_chat_chunks",
-    "merge_responses",
+    "JSONArrayScanner",
     "MissingDependencyError",
     "ModalityTokenCount",
     "Part",
@@ -56,8 +86,22 @@ __all__ = [
     "SearchEntryPoint",
     "Segment",
     "ServerError",
-    "to_genai",
     "TruncatedStreamError",
     "UsageMetadata",
     "WebChunk",
+    "aiter_chat_chunks",
+    "aiter_responses",
+    "check_finished",
+    "chunk_text",
+    "dumps_api_style",
+    "dumps_pretty",
+    "encode_json_array",
+    "encode_sse_event",
+    "error_body",
+    "iter_chat_chunks",
+    "iter_responses",
+    "merge_chat_chunks",
+    "merge_responses",
+    "sniff_format",
+    "to_genai",
 ]

@@ -136,7 +136,11 @@ class GeminiAPIError(GeminiError):
                 text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
                 code = http_status or 0
                 return _class_for(code)(
-                    code, "", _one_line(text)[:200] or "(empty body)", http_status=http_status, body=text,
+                    code,
+                    "",
+                    _one_line(text)[:200] or "(empty body)",
+                    http_status=http_status,
+                    body=text,
                     partial=partial,
                 )
         if isinstance(decoded, list) and decoded and isinstance(decoded[0], dict):
@@ -171,7 +175,9 @@ class ServerError(GeminiAPIError):
 class PromptBlockedError(GeminiError):
     """The prompt was blocked (``promptFeedback.blockReason``); ``response`` is the merged response."""
 
-    def __init__(self, block_reason: str, response: GenerateContentResponse, message: str | None = None) -> None:
+    def __init__(
+        self, block_reason: str, response: GenerateContentResponse, message: str | None = None
+    ) -> None:
         self.block_reason = block_reason
         self.response = response
         text = f"prompt blocked: {block_reason}"
@@ -181,7 +187,7 @@ class PromptBlockedError(GeminiError):
 
 
 class TruncatedStreamError(GeminiError):
-    """The stream ended before every candidate had a ``finishReason``; ``response`` is what arrived, merged."""
+    """The stream ended before every candidate had a ``finishReason``; ``response``: what arrived, merged."""
 
     def __init__(self, message: str, response: GenerateContentResponse) -> None:
         self.response = response

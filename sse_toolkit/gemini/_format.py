@@ -29,7 +29,7 @@ _WHITESPACE = b" \t\r\n"
 _SSE_STARTS = (b"data:", b"event:", b"id:", b"retry:", b":")
 
 
-class BodyFormat(str, enum.Enum):  # noqa: UP042 (enum.StrEnum is 3.11+; this package supports 3.10)
+class BodyFormat(enum.StrEnum):
     """How a Gemini response body is framed. The values are what stats and ``ResponseDecoder.format`` show."""
 
     SSE = "sse"
@@ -40,9 +40,6 @@ class BodyFormat(str, enum.Enum):  # noqa: UP042 (enum.StrEnum is 3.11+; this pa
     """A bare JSON object: a unary ``generateContent`` response or an error body."""
     UNKNOWN = "unknown"
     """Not told yet (nothing but whitespace so far), or none of the three (an HTML error page)."""
-
-    def __str__(self) -> str:  # "sse" in messages and f-strings on every Python version
-        return self.value
 
 
 def sniff_format(first_bytes: bytes, content_type: str | None = None) -> BodyFormat:

@@ -49,9 +49,7 @@ _LAST_WINS_KEYS = {key: attr for attr, key, _ in Candidate._OUT if attr in _LAST
 # Part fields that a mergeable text part may have.
 _TEXT_FIELDS = ("text", "thought", "thought_signature")
 _TEXT_KEYS = frozenset(key for attr, key, _ in Part._OUT if attr in _TEXT_FIELDS)
-_OTHER_PART_FIELDS = tuple(
-    attr for attr, _, _ in Part._OUT if attr not in _TEXT_FIELDS
-)
+_OTHER_PART_FIELDS = tuple(attr for attr, _, _ in Part._OUT if attr not in _TEXT_FIELDS)
 
 
 class _TextRun:
@@ -75,7 +73,17 @@ class _TextRun:
 
 
 class _CandidateState:
-    __slots__ = ("citations", "content_extra", "content_seen", "extra", "index", "order", "parts", "role", "values")
+    __slots__ = (
+        "citations",
+        "content_extra",
+        "content_seen",
+        "extra",
+        "index",
+        "order",
+        "parts",
+        "role",
+        "values",
+    )
 
     def __init__(self, index: int | None) -> None:
         self.index = index
@@ -103,7 +111,9 @@ class _CandidateState:
             for part in content.parts or ():
                 self._add_part(part)
         order = candidate._order
-        attrs = _LAST_WINS if order is None else [_LAST_WINS_KEYS[key] for key in order if key in _LAST_WINS_KEYS]
+        attrs = (
+            _LAST_WINS if order is None else [_LAST_WINS_KEYS[key] for key in order if key in _LAST_WINS_KEYS]
+        )
         for attr in attrs:
             value = getattr(candidate, attr)
             if value is not None:
@@ -118,8 +128,10 @@ class _CandidateState:
             # A decoded part: its keys say what it holds (cheaper than reading every field).
             is_text = type(part.text) is str and _TEXT_KEYS.issuperset(part._order)
         else:
-            is_text = type(part.text) is str and not part.extra and all(
-                getattr(part, attr) is None for attr in _OTHER_PART_FIELDS
+            is_text = (
+                type(part.text) is str
+                and not part.extra
+                and all(getattr(part, attr) is None for attr in _OTHER_PART_FIELDS)
             )
         if not is_text:
             self.parts.append(part)

@@ -14,11 +14,19 @@ from typing import Any
 
 import orjson
 
-from ._errors import GeminiAPIError, GeminiDecodeError
 from ..parser._http_head import HeadSplitter
 from ..parser._parser import EventParser
+from ._errors import GeminiAPIError, GeminiDecodeError
+from ._format import BodyFormat, sniff_format
 
-__all__ = ["ChatChunkDecoder", "ChatResult", "aiter_chat_chunks", "chunk_text", "iter_chat_chunks", "merge_chat_chunks"]
+__all__ = [
+    "ChatChunkDecoder",
+    "ChatResult",
+    "aiter_chat_chunks",
+    "chunk_text",
+    "iter_chat_chunks",
+    "merge_chat_chunks",
+]
 
 _DONE = "[DONE]"
 
@@ -40,7 +48,7 @@ class ChatChunkDecoder:
         self.splitter = HeadSplitter()
         self.done = False
         self._parser = EventParser()
-        self._mode: str | None = None  # "sse" or "json"
+        self._format: BodyFormat | None = None  # None until the first bytes tell
         self._json = b""
         self._events = 0
 
@@ -48,14 +56,14 @@ class ChatChunkDecoder:
         body = self.splitter.feed(chunk)
         if not body:
             return []
-        if self._mode is None:
-            first = body.lstrip()[:1]
-            if not first:
-                self._json += body
-                return []
-            self._mode = "json" if first in (b"[", b"{") else "sse"
+        if self._format is None:
             body, self._json = self._json + body, b""
-        if self._mode == "json":
+            body_format = sniff_format(body)
+            if body_format is BodyFormat.UNKNOWN:  # only whitespace so far
+                self._json = body
+                return []
+            self._format = body_format
+        if self._format is not BodyFormat.SSE:  # a JSON body: an error, read whole at the end
             self._json += body
             return []
         out: list[dict[str, Any]] = []
@@ -67,26 +75,32 @@ class ChatChunkDecoder:
             try:
                 value = orjson.loads(event.data)
             except orjson.JSONDecodeError:
-                raise GeminiDecodeError(f"event {self._events}: data is not JSON: {event.data[:60]!r}") from None
+                raise GeminiDecodeError(
+                    f"event {self._events}: data is not JSON: {event.data[:60]!r}"
+                ) from None
             if _is_error(value):
                 raise GeminiAPIError.from_body(value, http_status=self._status())
             if not isinstance(value, dict):
-                raise GeminiDecodeError(f"event {self._events}: expected a JSON object, got {type(value).__name__}")
+                raise GeminiDecodeError(
+                    f"event {self._events}: expected a JSON object, got {type(value).__name__}"
+                )
             out.append(value)
         return out
 
     def close(self) -> list[dict[str, Any]]:
         self.feed(self.splitter.close())
         self._parser.close()
-        if self._mode == "json":
+        if self._format is not None and self._format is not BodyFormat.SSE:
             try:
                 value = orjson.loads(self._json)
             except orjson.JSONDecodeError as exc:
                 raise GeminiDecodeError(f"body is neither SSE nor valid JSON ({exc})", offset=0) from None
             if _is_error(value):
                 raise GeminiAPIError.from_body(value, http_status=self._status())
-            raise GeminiDecodeError("body is JSON but no chat.completion.chunk stream (use stream=true)", offset=0)
-        if self._mode is None:
+            raise GeminiDecodeError(
+                "body is JSON but no chat.completion.chunk stream (use stream=true)", offset=0
+            )
+        if self._format is None:
             raise GeminiDecodeError("empty body: no chat.completion.chunk in the input", offset=0)
         return []
 

@@ -4,7 +4,8 @@ The API writes (see tests/data, byte for byte):
 - SSE: ``data: `` + one-line JSON + ``\\r\\n\\r\\n``, the JSON with ``": "`` after keys, ``","`` between
   items, no other spaces, and raw UTF-8 (no ``\\uXXXX`` escapes for non-ASCII).
 - JSON array (no ``alt=sse``): ``[`` + objects pretty-printed with a 2-space indent, separated by
-  ``"\\n,\\r\\n"``, then ``"\\n]"``. One chunk per object: the first starts ``[{``, the others ``\\n,\\r\\n{``, the last ends ``}\\n]``.
+  ``"\\n,\\r\\n"``, then ``"\\n]"``. One chunk per object: the first starts ``[{``, the others
+  ``\\n,\\r\\n{``, the last ends ``}\\n]``.
 - Errors: the same pretty JSON ``{"error": {"code", "message", "status", "details"}}`` plus a newline,
   before the stream (with the HTTP status) and, raw, inside a 200 body after some events.
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ._types import Message
+from ._message import Message
 
 __all__ = ["dumps_api_style", "dumps_pretty", "encode_json_array", "encode_sse_event", "error_body"]
 
@@ -32,7 +33,7 @@ def dumps_api_style(obj: Any) -> bytes:
 
 
 def dumps_pretty(obj: Any) -> bytes:
-    """Pretty JSON as the API writes it in error bodies and JSON-array streams (2-space indent, no newline)."""
+    """Pretty JSON as the API writes it in error bodies and JSON-array streams (indent 2, no newline)."""
     return json.dumps(_plain(obj), indent=2, ensure_ascii=False).encode()
 
 

@@ -31,15 +31,24 @@ def test_from_body_bytes_of_the_429_capture() -> None:
 
 @pytest.mark.parametrize(
     ("code", "status", "cls"),
-    [(400, "INVALID_ARGUMENT", ClientError), (404, "NOT_FOUND", ClientError), (500, "INTERNAL", ServerError),
-     (503, "UNAVAILABLE", ServerError), (504, "DEADLINE_EXCEEDED", ServerError), (200, "", GeminiAPIError)],
+    [
+        (400, "INVALID_ARGUMENT", ClientError),
+        (404, "NOT_FOUND", ClientError),
+        (500, "INTERNAL", ServerError),
+        (503, "UNAVAILABLE", ServerError),
+        (504, "DEADLINE_EXCEEDED", ServerError),
+        (200, "", GeminiAPIError),
+    ],
 )
 def test_code_picks_the_family(code: int, status: str, cls: type) -> None:
     error = GeminiAPIError.from_body(error_body(code, status, "m"))
     assert type(error) is cls and error.code == code and error.status == status and error.details == []
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("7s", 7.0), ("0.5s", 0.5), ("1.000340s", 1.00034), ("7", None), ("xs", None), (3, None)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("7s", 7.0), ("0.5s", 0.5), ("1.000340s", 1.00034), ("7", None), ("xs", None), (3, None)],
+)
 def test_retry_delay_is_seconds_from_retry_info(text: object, seconds: float | None) -> None:
     assert parse_duration(text) == seconds
     details = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": text}]
@@ -50,7 +59,11 @@ def test_openai_compatible_error_array_and_non_json_bodies() -> None:
     error = GeminiAPIError.from_body((DATA / "openai-error-429.synthetic.json").read_bytes())
     assert type(error) is ClientError and error.status == "RESOURCE_EXHAUSTED" and error.retry_delay is None
     page = GeminiAPIError.from_body(b"<html>\n<h1>Bad Gateway</h1>\n</html>", http_status=502)
-    assert type(page) is ServerError and page.code == 502 and page.message == "<html> <h1>Bad Gateway</h1> </html>"
+    assert (
+        type(page) is ServerError
+        and page.code == 502
+        and page.message == "<html> <h1>Bad Gateway</h1> </html>"
+    )
 
 
 def test_blocked_error_names_the_reason() -> None:

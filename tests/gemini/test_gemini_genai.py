@@ -13,8 +13,8 @@ import pytest
 from sse_toolkit import iter_responses, merge_responses, to_genai
 
 genai = pytest.importorskip("google.genai")
-from google.genai import errors as genai_errors
-from google.genai import types
+from google.genai import errors as genai_errors  # noqa: E402 (only once it is known to be installed)
+from google.genai import types  # noqa: E402
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / "data"
 STREAMS = [
@@ -79,15 +79,13 @@ def test_to_genai_equals_what_google_genai_builds_from_the_same_stream(
     theirs = list(client.models.generate_content_stream(model="gemini-2.5-flash", contents="hi"))
     ours = list(iter_responses([body]))
     assert len(theirs) == len(ours) > 0
-    for mine, sdk in zip(ours, theirs):
+    for mine, sdk in zip(ours, theirs, strict=True):
         converted = to_genai(mine)
         assert isinstance(converted, types.GenerateContentResponse)
         assert _dump(converted) == _dump(sdk)
         assert converted.text == sdk.text
     merged = to_genai(merge_responses(ours))
-    assert merged.function_calls == (
-        [call for r in theirs for call in (r.function_calls or [])] or None
-    )
+    assert merged.function_calls == ([call for r in theirs for call in (r.function_calls or [])] or None)
 
 
 def test_to_genai_takes_a_plain_dict_too() -> None:

@@ -39,7 +39,9 @@ def test_an_event_that_is_json_but_no_object_fails_where_it_arrives(event: bytes
     assert [r.text for r in seen] == ["The"]
 
 
-@pytest.mark.parametrize("name", ["text-stop.sse", "thinking-thoughts.sse", "function-call-parallel-gemini3.sse"])
+@pytest.mark.parametrize(
+    "name", ["text-stop.sse", "thinking-thoughts.sse", "function-call-parallel-gemini3.sse"]
+)
 def test_the_decoders_merger_mid_stream_equals_merging_what_was_yielded(name: str) -> None:
     body = (DATA / name).read_bytes()
     decoder = ResponseDecoder()

@@ -29,7 +29,10 @@ def test_text_deltas_merge_into_one_part_with_the_last_usage_and_finish() -> Non
     assert merged == {
         "candidates": [
             {
-                "content": {"parts": [{"text": "The capital of Wyoming is **Cheyenne**.\n"}], "role": "model"},
+                "content": {
+                    "parts": [{"text": "The capital of Wyoming is **Cheyenne**.\n"}],
+                    "role": "model",
+                },
                 "finishReason": "STOP",
             }
         ],
@@ -102,8 +105,12 @@ def test_merger_is_usable_mid_stream_and_never_changes_its_inputs() -> None:
 
 def test_nothing_is_lost_text_parts_with_unknown_fields_stay_separate() -> None:
     a = GenerateContentResponse.from_dict({"candidates": [{"content": {"parts": [{"text": "a"}]}}]})
-    b = GenerateContentResponse.from_dict({"candidates": [{"content": {"parts": [{"text": "b", "newField": 1}]}}]})
-    c = GenerateContentResponse.from_dict({"candidates": [{"content": {"parts": [{"text": "c"}]}, "finishReason": "STOP"}]})
+    b = GenerateContentResponse.from_dict(
+        {"candidates": [{"content": {"parts": [{"text": "b", "newField": 1}]}}]}
+    )
+    c = GenerateContentResponse.from_dict(
+        {"candidates": [{"content": {"parts": [{"text": "c"}]}, "finishReason": "STOP"}]}
+    )
     parts = merge_responses([a, b, c]).to_dict()["candidates"][0]["content"]["parts"]
     assert parts == [{"text": "a"}, {"text": "b", "newField": 1}, {"text": "c"}]
 

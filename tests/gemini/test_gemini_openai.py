@@ -44,7 +44,11 @@ def test_tool_call_arguments_are_joined() -> None:
     result = merge_chat_chunks(iter_chat_chunks([(DATA / "openai-tool-call.synthetic.sse").read_bytes()]))
     assert result.finish_reason == "tool_calls" and result.text == ""
     assert result.tool_calls == [
-        {"function": {"arguments": '{"city": "Paris"}', "name": "get_weather"}, "id": "call_0", "type": "function"}
+        {
+            "function": {"arguments": '{"city": "Paris"}', "name": "get_weather"},
+            "id": "call_0",
+            "type": "function",
+        }
     ]
 
 
@@ -56,7 +60,9 @@ def test_error_array_body_and_error_event_raise_client_error() -> None:
     event = b"data: " + body.replace(b"\n", b"") + b"\n\n"
     got = []
     with pytest.raises(ClientError):
-        for item in iter_chat_chunks([(DATA / "openai-chat.synthetic.sse").read_bytes().split(b"data: [DONE]")[0], event]):
+        for item in iter_chat_chunks(
+            [(DATA / "openai-chat.synthetic.sse").read_bytes().split(b"data: [DONE]")[0], event]
+        ):
             got.append(item)
     assert len(got) == 3
 

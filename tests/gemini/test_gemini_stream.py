@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import pathlib
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
 
 import orjson
 import pytest
+from _captures import ALL, CASE_BY_NAME, CASES, DATA, Case, variants
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,16 +24,15 @@ from sse_toolkit import (
     ServerError,
     TruncatedStreamError,
     aiter_responses,
-    encode_json_array,
     encode_sse_event,
     iter_responses,
     merge_responses,
 )
 
-from _captures import ALL, CASE_BY_NAME, CASES, DATA, Case, variants
 
-
-def _decode(chunks: Iterable[bytes], strict: bool = True) -> tuple[list[GenerateContentResponse], Exception | None]:
+def _decode(
+    chunks: Iterable[bytes], strict: bool = True
+) -> tuple[list[GenerateContentResponse], Exception | None]:
     got: list[GenerateContentResponse] = []
     try:
         for response in iter_responses(chunks, strict=strict):
@@ -50,7 +48,9 @@ def check_case(case: Case, got: list[GenerateContentResponse], error: Exception 
     if case.name == "text-long-utf8.sse":
         assert merged.text is not None
         assert merged.text.startswith("The capital of Poland is **Warsaw** (Polish: *Warszawa*).")
-        assert "Łazienki Park" in merged.text and "Frédéric Chopin" in merged.text and "Wilanów" in merged.text
+        assert (
+            "Łazienki Park" in merged.text and "Frédéric Chopin" in merged.text and "Wilanów" in merged.text
+        )
         assert merged.text.endswith("a blend of rich history with dynamic modernity.")
     else:
         assert merged.text == case.text
@@ -86,7 +86,11 @@ def test_the_429_body_carries_code_status_details_and_retry_delay() -> None:
     assert isinstance(error, ClientError) and isinstance(error, GeminiAPIError)
     assert (error.code, error.status, error.http_status) == (429, "RESOURCE_EXHAUSTED", 429)
     assert error.retry_delay == 7.0
-    assert [detail["@type"].rsplit(".", 1)[-1] for detail in error.details] == ["Help", "QuotaFailure", "RetryInfo"]
+    assert [detail["@type"].rsplit(".", 1)[-1] for detail in error.details] == [
+        "Help",
+        "QuotaFailure",
+        "RetryInfo",
+    ]
     assert error.message.startswith("You exceeded your current quota") and "\n" in error.message
     assert "\n" not in str(error)
 
@@ -130,7 +134,10 @@ def test_blocked_and_truncated_are_no_errors_unless_strict() -> None:
         (b"[1, 2]", "unexpected"),
         (b"data: [DONE]\n\n", "data is not JSON"),
         (b'data: {"candidates": "x"}\n\n', "not a GenerateContentResponse"),
-        (b'{"candidates": [{"content": {"parts": [{"text": "The"}]}}]} trailing', "unexpected bytes at body offset"),
+        (
+            b'{"candidates": [{"content": {"parts": [{"text": "The"}]}}]} trailing',
+            "unexpected bytes at body offset",
+        ),
     ],
 )
 def test_garbage_empty_and_truncated_input_give_one_clear_decode_error(body: bytes, message: str) -> None:
@@ -142,7 +149,9 @@ def test_garbage_empty_and_truncated_input_give_one_clear_decode_error(body: byt
 
 
 def test_a_non_json_error_page_behind_an_error_status_is_an_api_error() -> None:
-    body = b"HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/html\r\n\r\n<html><h1>502 Bad Gateway</h1></html>\n"
+    body = (
+        b"HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/html\r\n\r\n<html><h1>502 Bad Gateway</h1></html>\n"
+    )
     with pytest.raises(ServerError) as info:
         list(iter_responses([body]))
     assert info.value.code == 502 and "502 Bad Gateway" in info.value.message
@@ -157,10 +166,13 @@ def test_a_unary_response_body_is_one_response() -> None:
 
 def test_a_last_event_without_its_blank_line_still_counts() -> None:
     data = (DATA / "text-stop.sse").read_bytes().rstrip(b"\r\n")
-    assert merge_responses(iter_responses([data]), strict=True).text == "The capital of Wyoming is **Cheyenne**.\n"
+    assert (
+        merge_responses(iter_responses([data]), strict=True).text
+        == "The capital of Wyoming is **Cheyenne**.\n"
+    )
 
 
-# -- as soon as complete ------------------------------------------------------------------------------------------
+# -- as soon as complete -------------------------------------------------------------------------------------
 
 
 def _object_ends(body: bytes, label: str) -> list[int]:
@@ -195,14 +207,23 @@ def _object_ends(body: bytes, label: str) -> list[int]:
 
 _STREAMS = [
     (name, label, body)
-    for name in ("thinking-thoughts.sse", "code-execution.sse", "text-thinking.jsonarray", "text-long-utf8.sse")
+    for name in (
+        "thinking-thoughts.sse",
+        "code-execution.sse",
+        "text-thinking.jsonarray",
+        "text-long-utf8.sse",
+    )
     for label, body in variants(name).items()
     if "curl" not in label
 ]
 
 
-@pytest.mark.parametrize(("name", "label", "body"), _STREAMS, ids=[f"{n}-{label}" for n, label, _ in _STREAMS])
-def test_each_response_is_yielded_as_soon_as_its_bytes_are_complete(name: str, label: str, body: bytes) -> None:
+@pytest.mark.parametrize(
+    ("name", "label", "body"), _STREAMS, ids=[f"{n}-{label}" for n, label, _ in _STREAMS]
+)
+def test_each_response_is_yielded_as_soon_as_its_bytes_are_complete(
+    name: str, label: str, body: bytes
+) -> None:
     ends = _object_ends(body, label)
     assert len(ends) == CASE_BY_NAME[name].responses
     decoder = sse_toolkit.ResponseDecoder()
@@ -221,16 +242,26 @@ def test_each_response_is_yielded_as_soon_as_its_bytes_are_complete(name: str, l
 
 @settings(max_examples=60, deadline=None)
 @given(
-    name=st.sampled_from(["thinking-thoughts.sse", "function-call-parallel-gemini3.sse", "text-thinking.jsonarray", "error-midstream-503.sse", "text-long-utf8.sse"]),
+    name=st.sampled_from(
+        [
+            "thinking-thoughts.sse",
+            "function-call-parallel-gemini3.sse",
+            "text-thinking.jsonarray",
+            "error-midstream-503.sse",
+            "text-long-utf8.sse",
+        ]
+    ),
     cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=25),
     data=st.data(),
 )
-def test_any_chunking_gives_the_same_objects_in_both_formats(name: str, cuts: list[int], data: st.DataObject) -> None:
+def test_any_chunking_gives_the_same_objects_in_both_formats(
+    name: str, cuts: list[int], data: st.DataObject
+) -> None:
     forms = variants(name)
     label = data.draw(st.sampled_from(sorted(forms)))
     body = forms[label]
     points = sorted({cut % (len(body) + 1) for cut in cuts})
-    chunks = [body[a:b] for a, b in zip([0, *points], [*points, len(body)])]
+    chunks = [body[a:b] for a, b in zip([0, *points], [*points, len(body)], strict=True)]
     whole, whole_error = _decode([body], strict=False)
     split, split_error = _decode(chunks, strict=False)
     assert [r.to_dict() for r in split] == [r.to_dict() for r in whole]
@@ -240,7 +271,7 @@ def test_any_chunking_gives_the_same_objects_in_both_formats(name: str, cuts: li
     assert [r.to_dict() for r in _decode([other], strict=False)[0]] == [r.to_dict() for r in whole]
 
 
-# -- async -------------------------------------------------------------------------------------------------------
+# -- async ---------------------------------------------------------------------------------------------------
 
 
 async def _agen(chunks: list[bytes]) -> AsyncIterator[bytes]:
@@ -253,7 +284,9 @@ def test_aiter_responses_matches_iter_responses() -> None:
     async def collect(body: bytes) -> tuple[list[dict], str]:
         got = []
         try:
-            async for response in aiter_responses(_agen([body[i : i + 7] for i in range(0, len(body), 7)]), strict=True):
+            async for response in aiter_responses(
+                _agen([body[i : i + 7] for i in range(0, len(body), 7)]), strict=True
+            ):
                 got.append(response.to_dict())
         except sse_toolkit.GeminiError as exc:
             return got, repr(exc)
@@ -329,17 +362,25 @@ def test_iter_responses_over_real_httpx_and_aiohttp_streams_from_a_loopback_serv
         thread.join()
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     blocks=st.lists(
-        st.sampled_from(["event", "comment", "lf", "multiline", "id", "bom"]) | st.just("plain"), min_size=1, max_size=8
+        st.sampled_from(["event", "comment", "lf", "multiline", "id", "bom", "cr-blank", "blank", "colon"])
+        | st.just("plain"),
+        min_size=1,
+        max_size=8,
     ),
     cuts=st.lists(st.integers(min_value=0, max_value=5000), max_size=12),
 )
-def test_fast_path_and_parser_hand_over_give_what_the_parser_gives(blocks: list[str], cuts: list[int]) -> None:
+def test_fast_path_and_parser_hand_over_give_what_the_parser_gives(
+    blocks: list[str], cuts: list[int]
+) -> None:
     """Blocks of the API's exact shape take a fast path; any other block hands over to EventParser. The
-    responses must be what decoding each parsed event gives, for any mix and any chunking."""
-    events = [orjson.loads(event.data) for event in sse_toolkit.parse((DATA / "text-long-utf8.sse").read_bytes())]
+    responses must be what decoding each parsed event gives, for any mix and any chunking, and each must
+    come out with the chunk that completes its event, as the parser dispatches it."""
+    events = [
+        orjson.loads(event.data) for event in sse_toolkit.parse((DATA / "text-long-utf8.sse").read_bytes())
+    ]
     body = b""
     for index, kind in enumerate(blocks):
         line = sse_toolkit.dumps_api_style(events[index % len(events)])
@@ -348,14 +389,26 @@ def test_fast_path_and_parser_hand_over_give_what_the_parser_gives(blocks: list[
             "event": b"event: message\r\ndata: " + line + b"\r\n\r\n",
             "comment": b": keep-alive\r\n\r\ndata: " + line + b"\r\n\r\n",
             "lf": b"data: " + line + b"\n\n",
-            "multiline": b"data: " + line.replace(b',"usageMetadata"', b',\r\ndata: "usageMetadata"', 1) + b"\r\n\r\n",
+            "multiline": b"data: "
+            + line.replace(b',"usageMetadata"', b',\r\ndata: "usageMetadata"', 1)
+            + b"\r\n\r\n",
             "id": b"id: 7\rdata:" + line + b"\r\r",
             "bom": (b"\xef\xbb\xbf" if index == 0 else b"") + b"data: " + line + b"\r\n\r\n",
+            "cr-blank": b"data: " + line + b"\r\n\r",  # a blank line ended by a CR alone
+            "blank": b"\r\n" + b"data: " + line + b"\r\n\r\n",  # an extra blank line before the block
+            "colon": b"data:" + line + b"\r\n\r\n",  # no space after the colon
         }[kind]
     expected = [orjson.loads(event.data) for event in sse_toolkit.parse(body)]
     points = sorted({cut % (len(body) + 1) for cut in cuts})
-    chunks = [body[a:b] for a, b in zip([0, *points], [*points, len(body)])]
+    chunks = [body[a:b] for a, b in zip([0, *points], [*points, len(body)], strict=True)]
     assert [r.to_dict() for r in iter_responses(chunks)] == expected
+    decoder = sse_toolkit.ResponseDecoder()
+    parser = sse_toolkit.EventParser()
+    dispatched = 0
+    for chunk in chunks:
+        dispatched += len(parser.feed(chunk))
+        decoder.feed(chunk)
+        assert decoder.responses == dispatched
 
 
 def test_text_chunks_are_a_usage_error_naming_the_fix() -> None:
@@ -386,7 +439,7 @@ def _paths(value: object, prefix: tuple = ()) -> list[tuple]:
     return found
 
 
-@settings(max_examples=int(os.environ.get('GEMINI_FUZZ_EXAMPLES', '150')), deadline=None)
+@settings(max_examples=int(os.environ.get("GEMINI_FUZZ_EXAMPLES", "150")), deadline=None)
 @given(data=st.data())
 def test_wrong_json_types_anywhere_give_objects_or_gemini_errors_never_a_crash(data: st.DataObject) -> None:
     """The objects do not validate types; decoding, merging, the conveniences, re-encoding and the CLI
@@ -395,7 +448,16 @@ def test_wrong_json_types_anywhere_give_objects_or_gemini_errors_never_a_crash(d
 
     from sse_toolkit.cli import main
 
-    name = data.draw(st.sampled_from(["thinking-thoughts.sse", "function-call-parallel-gemini3.sse", "code-execution.sse", "multi-candidate.synthetic.sse"]))
+    name = data.draw(
+        st.sampled_from(
+            [
+                "thinking-thoughts.sse",
+                "function-call-parallel-gemini3.sse",
+                "code-execution.sse",
+                "multi-candidate.synthetic.sse",
+            ]
+        )
+    )
     objects = [orjson.loads(event.data) for event in sse_toolkit.parse((DATA / name).read_bytes())]
     for _ in range(data.draw(st.integers(1, 4))):
         target = objects[data.draw(st.integers(0, len(objects) - 1))]
@@ -408,7 +470,7 @@ def test_wrong_json_types_anywhere_give_objects_or_gemini_errors_never_a_crash(d
     try:
         responses = list(iter_responses([body], strict=data.draw(st.booleans())))
         merged = merge_responses(responses)
-        merged.text, merged.thoughts, merged.function_calls, merged.finish_reason, merged.block_reason
+        _ = (merged.text, merged.thoughts, merged.function_calls, merged.finish_reason, merged.block_reason)
         sse_toolkit.dumps_api_style(merged)
         assert [r.to_dict() for r in responses] == [orjson.loads(e.data) for e in sse_toolkit.parse(body)]
     except sse_toolkit.GeminiError:

@@ -94,7 +94,11 @@ def test_snake_case_attributes_and_conveniences() -> None:
     assert part.thought_signature is not None and part.thought_signature.startswith("EukBCuYB")
     usage = first.usage_metadata
     assert usage is not None
-    assert (usage.prompt_token_count, usage.candidates_token_count, usage.thoughts_token_count) == (161, 16, 45)
+    assert (usage.prompt_token_count, usage.candidates_token_count, usage.thoughts_token_count) == (
+        161,
+        16,
+        45,
+    )
     assert usage.prompt_tokens_details is not None and usage.prompt_tokens_details[0].modality == "TEXT"
     assert first.model_version == "gemini-3-flash-preview" and first.response_id == "aiS5abqwJJf7nsEPuIy3wQQ"
     assert first.text is None and first.thoughts is None
@@ -106,7 +110,9 @@ def test_objects_built_in_code_serialise_in_the_api_field_order() -> None:
     assert list(part.to_dict()) == ["text", "thought", "thoughtSignature"]
     response = GenerateContentResponse(
         response_id="r",
-        candidates=[sse_toolkit.Candidate(index=0, finish_reason="STOP", content=sse_toolkit.Content(parts=[part]))],
+        candidates=[
+            sse_toolkit.Candidate(index=0, finish_reason="STOP", content=sse_toolkit.Content(parts=[part]))
+        ],
         usage_metadata=sse_toolkit.UsageMetadata(total_token_count=3, prompt_token_count=1),
     )
     assert dumps_api_style(response) == (

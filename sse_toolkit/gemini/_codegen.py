@@ -1,0 +1,166 @@
+"""Gemini layer: the typed objects' decoders, generated per class as straight-line code (``register``).
+
+A loop over a table of fields costs several times more per response than code with one ``d.get`` per
+field, as the ``__init__`` that ``dataclasses`` itself generates has (bench/bench_gemini.py shows it), so
+each class gets its ``from_dict`` and lazy decoders written out as source and compiled once at import. The
+source is built from the class's own dataclass fields only: nothing from outside reaches ``exec``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from ._message import Message
+
+__all__ = ["register"]
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.title() for word in rest)
+
+
+def _not_a_list(key: str, value: Any) -> Any:
+    raise TypeError(f"{key!r} must be a JSON array, got {type(value).__name__}")
+
+
+def _not_an_object(key: str, value: Any) -> Any:
+    raise TypeError(f"{key!r}: expected a JSON object, got {type(value).__name__}")
+
+
+def _check_lines(cls: type[Message], var: str, pad: str, namespace: dict[str, Any], depth: int) -> list[str]:
+    """Source that checks the JSON types of the tree under dict ``var`` (a ``cls`` object), inlined.
+
+    Where an object or an array belongs, another JSON type raises ``TypeError``, as ``from_dict`` would fail
+    on it. One function for the whole tree: a call per level cost more than the checks themselves. Keys that
+    are usually there are looked up one by one; the others are skipped together by one C-speed test.
+    """
+    lines: list[str] = []
+    rare = [spec for spec in cls._NESTED if not spec[3]]  # type: ignore[attr-defined]
+    common = [spec for spec in cls._NESTED if spec[3]]  # type: ignore[attr-defined]
+    if rare:
+        skip = f"skip_{cls.__name__}"
+        namespace[skip] = frozenset(key for key, _, _, _ in rare).isdisjoint
+        lines.append(f"{pad}if not {skip}({var}):")
+        lines += _check_keys(rare, var, pad + "    ", namespace, depth)
+    return _check_keys(common, var, pad, namespace, depth) + lines
+
+
+def _check_keys(specs: list[Any], var: str, pad: str, namespace: dict[str, Any], depth: int) -> list[str]:
+    value, item = f"v{depth}", f"x{depth}"
+    lines = []
+    for key, is_list, item_cls, _ in specs:
+        lines += [f"{pad}{value} = {var}.get({key!r})", f"{pad}if {value} is not None:"]
+        if is_list:
+            lines += [
+                f"{pad}    if type({value}) is not list: not_a_list({key!r}, {value})",
+                f"{pad}    for {item} in {value}:",
+                f"{pad}        if type({item}) is not dict: not_an_object({key!r}, {item})",
+                *_check_lines(item_cls, item, pad + "        ", namespace, depth + 1),
+            ]
+        else:
+            lines += [
+                f"{pad}    if type({value}) is not dict: not_an_object({key!r}, {value})",
+                *_check_lines(item_cls, value, pad + "    ", namespace, depth + 1),
+            ]
+    return lines
+
+
+def register(cls: type[Message], common: tuple[str, ...] = (), **nested: Any) -> None:
+    """Fill ``_OUT`` and ``_LAZY`` of ``cls`` and generate its ``from_dict`` and lazy decoders.
+
+    ``nested`` maps a field to its class, or to ``[class]`` for a list; ``common`` names the nested fields
+    that are nearly always there (the checker looks those up first). The generated decoders are straight-line
+    code, one ``d.get`` per field (see the module docstring).
+
+    - ``from_dict``: builds the whole tree.
+    - ``_lazy_from_dict``: checks the types of the whole tree, builds this object and its single nested
+      objects (their own lazy decoders), and leaves the lists of objects to ``__getattr__``.
+    - ``_lazy_build``: the same for a dict already checked (what ``__getattr__`` uses), with no checks.
+    """
+    known = set()
+    out = []
+    lazy = {}
+    nested_keys = []
+    eager = ["def from_dict(cls, d):", "    get = d.get", "    obj = new(cls)"]
+    build = ["def lazy_build(d):", "    obj = new(cls)"]
+    checked = ["def lazy_from_dict(d):", "    obj = new(cls)"]
+    namespace: dict[str, Any] = {
+        "new": object.__new__,
+        "cls": cls,
+        "not_a_list": _not_a_list,
+        "not_an_object": _not_an_object,
+    }
+    for f in dataclasses.fields(cls):
+        if f.name in ("extra", "_order", "_raw"):
+            continue
+        key = _camel(f.name)
+        known.add(key)
+        kind_of = nested.get(f.name)
+        if kind_of is None:
+            out.append((f.name, key, 0))
+            eager.append(f"    obj.{f.name} = get({key!r})")
+            # "in" and a subscript are plain bytecodes, cheaper than a call to get.
+            build.append(f"    obj.{f.name} = d[{key!r}] if {key!r} in d else None")
+            checked.append(f"    obj.{f.name} = d[{key!r}] if {key!r} in d else None")
+            continue
+        item_cls = kind_of[0] if isinstance(kind_of, list) else kind_of
+        spec = (key, isinstance(kind_of, list), item_cls, f.name in common)
+        nested_keys.append(spec)
+        namespace[f"d_{f.name}"] = item_cls.from_dict
+        namespace[f"b_{f.name}"] = item_cls._lazy_build
+        namespace[f"c_{f.name}"] = item_cls._lazy_from_dict
+        eager.append(f"    v = get({key!r})")
+        build.append(f"    v = d[{key!r}] if {key!r} in d else None")
+        checked.append(f"    v = d[{key!r}] if {key!r} in d else None")
+        if isinstance(kind_of, list):
+            # Lists (candidates, parts, token details, ...) hold the bulk: built on first access. A key that
+            # is absent is None at once: no __getattr__ round trip for it.
+            out.append((f.name, key, 2))
+            lazy[f.name] = (key, item_cls._lazy_build)
+            eager.append(
+                f"    obj.{f.name} = None if v is None else [d_{f.name}(x) for x in v] if type(v) is list "
+                f"else not_a_list({key!r}, v)"
+            )
+            build.append(f"    if v is None: obj.{f.name} = None")
+            checked += [
+                f"    if v is None: obj.{f.name} = None",
+                "    else:",
+                f"        if type(v) is not list: not_a_list({key!r}, v)",
+                "        for x0 in v:",
+                f"            if type(x0) is not dict: not_an_object({key!r}, x0)",
+                *_check_lines(item_cls, "x0", "            ", namespace, 1),
+            ]
+        else:
+            # A single object (usage, content, a function call) is built at once, its own lists lazily:
+            # cheaper than the __getattr__ round trip when it is read, as usage and content nearly always are.
+            out.append((f.name, key, 1))
+            eager.append(f"    obj.{f.name} = None if v is None else d_{f.name}(v)")
+            build.append(f"    obj.{f.name} = None if v is None else b_{f.name}(v)")
+            checked.append(
+                f"    obj.{f.name} = None if v is None else c_{f.name}(v) if type(v) is dict "
+                f"else not_an_object({key!r}, v)"
+            )
+    cls._NESTED = tuple(nested_keys)  # type: ignore[attr-defined]
+    namespace["known"] = frozenset(known)
+    namespace["issuperset"] = namespace["known"].issuperset
+    tail = [
+        "    obj.extra = None if issuperset(d) else {k: v for k, v in d.items() if k not in known}",
+        "    obj._order = tuple(d)",
+    ]
+    eager += [*tail, "    obj._raw = None", "    return obj"]
+    # An object that keeps its dict (it has lists) makes ``extra`` and ``_order`` from it when they are read.
+    lazy_tail = ["    obj._raw = d"] if lazy else [*tail, "    obj._raw = None"]
+    build += [*lazy_tail, "    return obj"]
+    checked += [*lazy_tail, "    return obj"]
+    exec("\n".join(eager + build + checked), namespace)
+    cls._OUT = tuple(out)
+    cls._LAZY = lazy
+    cls._KNOWN = namespace["known"]
+    cls._FIELDS = tuple(f.name for f in dataclasses.fields(cls))
+    from_dict = namespace["from_dict"]
+    from_dict.__doc__ = Message.from_dict.__doc__
+    cls.from_dict = classmethod(from_dict)  # type: ignore[assignment,method-assign]
+    cls._lazy_from_dict = staticmethod(namespace["lazy_from_dict"])  # type: ignore[method-assign]
+    cls._lazy_build = staticmethod(namespace["lazy_build"])  # type: ignore[attr-defined]
