@@ -12,7 +12,15 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 def test_bench_gemini_smoke_run_reports_every_runner_and_format() -> None:
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "bench_gemini.py"), "--events", "40", "--repeat", "1", "--json"],
+        [
+            sys.executable,
+            str(ROOT / "bench" / "bench_gemini.py"),
+            "--events",
+            "40",
+            "--repeat",
+            "1",
+            "--json",
+        ],
         check=False,
         capture_output=True,
         text=True,
