@@ -51,6 +51,7 @@ from urllib.parse import parse_qsl
 from ..parser._end import End
 
 __all__ = [
+    "STEP_BYTES",
     "AbruptClose",
     "Finish",
     "Handler",
@@ -536,6 +537,9 @@ class Finish(enum.Enum):
 _OWN_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive", "date"})
 _FINAL = b"0\r\n\r\n"
 _HEAD_MEASURE = 1 << 20
+# A step with a limit over one stops adding pieces once they hold this many bytes: a 1 GiB fixture at
+# --speed 0 is still read as it is sent, a bounded batch at a time.
+STEP_BYTES = 1 << 16
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
 
 
@@ -577,12 +581,15 @@ _heads: dict[tuple[object, ...], bytes] = {}
 class ReplyWriter:
     """One :class:`Reply` to a request that arrived at ``arrived`` (``time.monotonic``), as steps.
 
-    Each :meth:`step` gives what is due by ``now``: the head (once ``head_t`` is due), a body piece framed
-    as one chunk, or the final chunk; at most one body piece a step, and the next piece is read from the
-    body (and framed) only in the step after it, that is once the caller has written it: at a piece's
-    instant only its write is left to do, the work of reading the next one comes after (100 streams of
-    one recording have pieces due in the same millisecond). A step that meets a piece due later returns
-    its instant as ``wait``. With ``merge_head`` the head goes out in the same write as a first piece due
+    Each :meth:`step` gives what is due by ``now``: the head (once ``head_t`` is due), body pieces framed
+    as one chunk each, and the final chunk. A step gives at most ``limit`` body pieces (one by default,
+    and never more than ``STEP_BYTES`` bytes of them past the first); a piece is read from the body (and
+    framed) ahead of its time, and the piece after it only in a later step or once this one is in the
+    step: at a piece's instant only its write is left to do, the work of reading the next one comes after
+    (100 streams of one recording have pieces due in the same millisecond). A caller that writes every
+    piece of a step back to back (the loop) asks for several: pieces already due (all of them at
+    ``--speed 0``) then cost one step, not one each. A step that meets a piece due later returns its
+    instant as ``wait``. With ``merge_head`` the head goes out in the same write as a first piece due
     at once (a handler that never waits: one packet); without, alone, at once (a proxy whose first piece
     may take long). ``stream=False`` and ``HEAD`` replies are one piece with ``Content-Length``.
 
@@ -605,6 +612,9 @@ class ReplyWriter:
         # The next piece, read from the body and framed ahead of its time: (when due or None, bytes).
         self._pending: tuple[float | None, bytes] | None = None
         self._given = False  # a step has given out pieces of this response
+        # An error met while reading ahead in a step that already holds pieces: those go out, the error is
+        # raised by the next step (as if the step had stopped before reading it).
+        self._deferred: Exception | None = None
         self._failing = False  # the response became the 500 of an error
 
     def head(self, length: int | None) -> bytes:
@@ -632,10 +642,10 @@ class ReplyWriter:
             _heads[key] = head
         return head
 
-    def step(self, now: float) -> Step:
-        """What is due by ``now`` (see the class doc); never raises."""
+    def step(self, now: float, limit: int = 1) -> Step:
+        """What is due by ``now``, up to ``limit`` body pieces (see the class doc); never raises."""
         try:
-            step = self._step(now)
+            step = self._step(now, limit)
         except Exception as exc:
             return self._fail(exc, now)
         if step.pieces:
@@ -655,9 +665,13 @@ class ReplyWriter:
         self._items, self._pending = None, None
         return self.step(now)
 
-    def _step(self, now: float) -> Step:
+    def _step(self, now: float, limit: int) -> Step:
+        if self._deferred is not None:
+            deferred, self._deferred = self._deferred, None
+            raise deferred
         reply, step = self.reply, Step([], [])
         with_head = False  # the head is in this step (a first piece due now joins it)
+        given = size = 0  # body pieces in this step, and their bytes
         if self._items is None:
             if reply.head_t and self.arrived + reply.head_t > now:
                 step.wait = self.arrived + reply.head_t
@@ -676,36 +690,59 @@ class ReplyWriter:
             if not self.merge_head:
                 return step
             with_head = True
-        while True:
-            if self._pending is not None:
-                due, framed = self._pending
-                if due is not None and due > now:
-                    step.wait = due
+        arrived, items, pieces, dues = self.arrived, self._items, step.pieces, step.due
+        pending, self._pending = self._pending, None
+        if pending is not None:  # read and framed in an earlier step, ahead of its time
+            due, framed = pending
+            if due is not None:
+                if due > now:
+                    self._pending, step.wait = pending, due
                     return step
-                self._pending = None
-                if not framed:
-                    continue  # an empty piece only marks a pause
-                if due is not None:
-                    step.due.append(due)
+                dues.append(due)
+            if framed:  # an empty piece only marks a pause
                 if with_head:
-                    step.pieces[0] += framed  # the head and the first piece: one write
+                    pieces[0] += framed  # the head and the first piece: one write
+                    with_head = False
                 else:
-                    step.pieces.append(framed)
-                return step  # one piece a step: the next is read from the body once this one is written
-            try:
-                item = next(self._items, None)  # an error here (or in framing it) goes to _fail
-            except AbruptClose as close:
-                step.end = Finish.RESET if close.reset else Finish.CLOSE
-                return step
-            if item is None:
-                if reply.end == End.COMPLETE:
-                    step.pieces.append(_FINAL)
-                    step.end = Finish.CLOSE if self.close_connection else Finish.DONE
-                else:
-                    step.end = Finish.RESET if reply.end == End.RESET else Finish.CLOSE
-                return step
-            t, data = item
-            self._pending = (None if t is None else self.arrived + t, chunk(data) if data else b"")
+                    pieces.append(framed)
+                given, size = 1, len(framed)
+                if given >= limit or size >= STEP_BYTES:
+                    return step  # the next is read from the body once these are written
+        try:
+            # The same again for each piece read now (inline: a step of a stream at --speed 0 goes
+            # through this once per piece). An error here, or in framing, goes to _fail.
+            for t, data in items:
+                framed = b"%x\r\n%s\r\n" % (len(data), data) if data else b""  # as chunk()
+                if t is not None:
+                    due = arrived + t
+                    if due > now:
+                        self._pending, step.wait = (due, framed), due
+                        return step
+                    dues.append(due)
+                if framed:
+                    if with_head:
+                        pieces[0] += framed
+                        with_head = False
+                    else:
+                        pieces.append(framed)
+                    given += 1
+                    size += len(framed)
+                    if given >= limit or size >= STEP_BYTES:
+                        return step
+        except AbruptClose as close:
+            step.end = Finish.RESET if close.reset else Finish.CLOSE
+            return step
+        except Exception as exc:
+            if not given:
+                raise
+            self._deferred = exc  # the pieces read go out first
+            return step
+        if reply.end == End.COMPLETE:
+            pieces.append(_FINAL)
+            step.end = Finish.CLOSE if self.close_connection else Finish.DONE
+        else:
+            step.end = Finish.RESET if reply.end == End.RESET else Finish.CLOSE
+        return step
 
     def _joined(self) -> bytes | None:
         """The whole body; for ``HEAD`` of a stream, None once past _HEAD_MEASURE bytes (a 1 GiB fixture

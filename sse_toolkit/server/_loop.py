@@ -20,7 +20,16 @@ bench/bench_server.py for the figures).
     ``0\\r\\n\\r\\n`` chunk; a reset closes with ``SO_LINGER 0`` (a TCP RST, as a broken upstream gives)
     once the client has acknowledged every byte sent, since SO_LINGER 0 discards an unsent send queue;
   * a client that leaves mid-stream (EPIPE/ECONNRESET) ends that connection quietly, and the body iterable
-    is closed (a fixture streamed from disk closes its file).
+    is closed (a fixture streamed from disk closes its file);
+  * pieces already due (all of them at ``--speed 0``) go out back to back in the turn they became due, each
+    still its own chunk and its own write: a response that has just written steps again at once, in
+    rounds of one step per response (see ``_Loop._flush_all``), rather than a loop turn (a select and a
+    wake-up of the client) per piece; a connection stays watched for input while it is answered until
+    some comes (no epoll change per request);
+  * nothing stops the loop for long in a process that has served for hours: the cyclic garbage
+    collector's full collections, which scan every object the process holds (the replay journal and the
+    request log at their caps among them), are deferred while a server runs and run when the loop is
+    quiet (see ``_GC_QUIET``), and the request log drops its oldest request one at a time.
 
 One request never stops the server: anything raised while reading, routing or answering a request (the
 parser, the handler, building the reply's head, reading its body, writing) is collected (re-raised by
@@ -49,9 +58,10 @@ Limits (attributes of :class:`LoopbackServer`, set before ``start``):
     seconds would hold its connection for ever); a late body gets ``408``;
   * ``max_head`` (64 KiB; over it, or over 100 header lines, or one line over 64 KiB: ``431``) and
     ``max_body`` (64 MiB: ``413``); a request that is not HTTP/1.x as RFC 9112 frames it gets ``400``;
-  * the request log :attr:`LoopbackServer.requests` keeps the last 10,000 requests, each body cut to
-    ``log_body_limit`` bytes (1 MiB, with a marker saying how much was dropped), all bodies together at
-    most ``log_total_limit`` bytes (64 MiB; the oldest requests go first).
+  * the request log :attr:`LoopbackServer.requests` keeps the last ``log_max_requests`` requests (10,000),
+    each body cut to ``log_body_limit`` bytes (1 MiB, with a marker saying how much was dropped), all
+    bodies together at most ``log_total_limit`` bytes (64 MiB); past either, the oldest request goes as
+    each new one comes.
 Request paths are never used as file names: the handler picks among fixtures loaded at start.
 
 What to answer is not decided here: a server gets a handler ``ReplayRequest -> Reply``. The Gemini replay
@@ -65,6 +75,7 @@ import collections
 import contextlib
 import dataclasses
 import enum
+import gc
 import heapq
 import ipaddress
 import itertools
@@ -95,7 +106,7 @@ from ._http import (
 )
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing import Self
 
 __all__ = [
     "AbruptClose",
@@ -117,13 +128,19 @@ _IDLE_TIMEOUT = 30.0
 # The longest the loop waits in select at a time: a timer due later (a piece at 1e9 s, at infinity) is then
 # just waited for again. epoll takes at most 2**31 - 1 ms; a wake-up a minute costs nothing.
 _MAX_WAIT = 60.0
-_MAX_LOGGED = 10_000  # requests kept in LoopbackServer.requests
 _MAX_ERRORS = 1000  # errors kept for check(); more are counted (a fault that repeats must not grow memory)
 # Pieces stepped are written together, back to back, at the end of each turn of the loop or once the first
 # of them has waited _BATCH seconds. Under a burst of requests this shortens the time to answer them all
 # (bench/bench_server.py measures it): every write to a client that sleeps wakes it (an interrupt to the
 # other CPU, costly in a VM), and writes in a row reach a client that is still awake.
 _BATCH = 0.001
+# How long one flush may go on writing pieces already due (see _Loop._flush_all) before the loop's next
+# turn looks for new requests and readable sockets: as long as the batch, so that a burst of streams at
+# --speed 0 delays a request that arrives meanwhile by no more than a batch does.
+_ROUNDS = 0.001
+# Pieces already due that one step of a response may give after a write (see _Loop._advance); each is still
+# its own chunk in its own write.
+_PIECES = 64
 # How long a reset waits for the client to acknowledge what was sent (a stalled reader: reset anyway),
 # polling every _LINGER_POLL seconds; how long a closing connection's unread input is drained (see _drain).
 _RESET_GRACE = 1.0
@@ -155,6 +172,61 @@ def _note_lateness(due: list[float]) -> None:
     if _lateness is not None and due:
         written = time.monotonic()
         _lateness.extend((d, written) for d in due)
+
+
+# The cyclic garbage collector's full collections scan every object the process holds: with the replay
+# journal and the request log at their caps (bench/bench_server.py --only tail measures them), one stops
+# the loop, and every stream it paces, for as long as that scan takes, whenever an allocation anywhere in
+# the process tips the count, mid-stream included. While a server runs they are deferred (the oldest
+# generation's threshold is put out of reach; young collections go on: they scan only what is new), and
+# the loop runs the full collection itself:
+#   * once it owes one (as many young collections since the last as the threshold it replaced) and has
+#     been quiet for _GC_QUIET seconds: nothing answered, nothing being read, no timer of a response due;
+#   * or, should it never be quiet, when the process's memory blocks have grown past twice what they were
+#     after its last full collection plus _GC_GROWTH (garbage cycles that pile up), looked at every
+#     _GC_CHECK seconds. The journal and the log are bounded, so a loop that is always busy pays this at
+#     most once or twice as they fill, not every few thousand requests.
+# The previous thresholds come back when the last server of the process stops. A process that switched
+# the collector off (gc.disable(), or a first threshold of 0) is left alone. (From Python 3.14 on the
+# collector is incremental and ignores the third threshold: this then changes nothing.)
+_GC_QUIET = 0.25
+_GC_CHECK = 10.0
+_GC_GROWTH = 1_000_000
+_GC_OUT_OF_REACH = 1 << 30
+
+
+class _FullCollections:
+    """Process-wide bookkeeping of the deferral above: how many servers run, the thresholds to restore."""
+
+    lock = threading.Lock()
+    users = 0
+    saved: tuple[int, int, int] | None = None  # the thresholds before the first server deferred them
+
+    @classmethod
+    def defer(cls) -> None:
+        with cls.lock:
+            cls.users += 1
+            if cls.users == 1 and gc.isenabled():
+                first, second, third = gc.get_threshold()
+                if first and third < _GC_OUT_OF_REACH:
+                    cls.saved = (first, second, third)
+                    gc.set_threshold(first, second, _GC_OUT_OF_REACH)
+
+    @classmethod
+    def resume(cls) -> None:
+        with cls.lock:
+            cls.users -= 1
+            if cls.users == 0 and cls.saved is not None:
+                first, second, third = gc.get_threshold()
+                if third == _GC_OUT_OF_REACH:  # not changed by someone else meanwhile
+                    gc.set_threshold(first, second, cls.saved[2])
+                cls.saved = None
+
+    @classmethod
+    def owed(cls) -> bool:
+        """A full collection would have run by now (as many young collections as the old threshold)."""
+        saved = cls.saved
+        return saved is not None and gc.isenabled() and gc.get_count()[2] > saved[2]
 
 
 class ReplayError(SSEError):
@@ -323,6 +395,7 @@ class _Loop:
         self.ready: collections.deque[_Conn] = collections.deque()  # to go on with in the next turn
         self.unflushed: list[_Conn] = []  # stepped, their pieces not yet written (see _BATCH)
         self.unflushed_since = 0.0
+        self.flushing = False  # in _flush_all
         self._order = itertools.count()
         self.handed_back: collections.deque[tuple[_Conn, Finish]] = collections.deque()
         self.lock = threading.Lock()  # guards ``handed_back`` and ``closed`` against the worker threads
@@ -338,6 +411,11 @@ class _Loop:
             soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
             if soft != resource.RLIM_INFINITY:
                 self.fd_cap = max(1, soft - _FD_RESERVE)
+        # Full collections (see _GC_QUIET): whether the select now waiting was cut short to look for a
+        # quiet moment, the memory blocks after the last one, when memory growth is looked at next.
+        self.quiet_wait = False
+        self.gc_blocks = sys.getallocatedblocks()
+        self.gc_check = time.monotonic() + _GC_CHECK
         self.thread = threading.Thread(target=self._run, daemon=True, name="sse-replay")
 
     def wake(self) -> None:
@@ -359,7 +437,12 @@ class _Loop:
             self._close_all()
 
     def _turn(self) -> None:
-        for key, mask in self.selector.select(self._timeout()):
+        events = self.selector.select(self._timeout())
+        if self.quiet_wait:
+            self.quiet_wait = False
+            if not events and not self._busy():
+                self._collect()  # quiet for _GC_QUIET, and nothing in progress that it could delay
+        for key, mask in events:
             conn = key.data
             if conn is None:
                 self._accept()
@@ -369,8 +452,14 @@ class _Loop:
                 try:
                     if mask & selectors.EVENT_WRITE and conn.state is _State.SENDING:
                         self._flush(conn)
-                    if mask & selectors.EVENT_READ and conn.state in (_State.READING, _State.DRAIN):
-                        self._read(conn)
+                    if mask & selectors.EVENT_READ:
+                        if conn.state is _State.READING or conn.state is _State.DRAIN:
+                            self._read(conn)
+                        elif conn.events & selectors.EVENT_READ:
+                            # Input while answering (a pipelined request, the client's FIN) waits in the
+                            # socket until the answer ends: only now is the connection no longer watched
+                            # for it (an answer the client sends nothing during costs no epoll change).
+                            self._watch(conn, conn.events & ~selectors.EVENT_READ)
                 except Exception as exc:
                     self._fail(conn, exc)
             self._flush_if_due()
@@ -390,13 +479,38 @@ class _Loop:
         if self.accept_paused:
             due.append(self.accept_paused)
         if not due:
-            return None
+            if _FullCollections.saved is None:
+                return None
+            if not _FullCollections.owed():
+                return _GC_CHECK  # a turn now and then looks at the memory (see _GC_QUIET)
+            self.quiet_wait = True
+            return _GC_QUIET
         delay = min(min(due) - time.monotonic(), _MAX_WAIT)
+        if delay > _GC_QUIET and _FullCollections.owed():
+            delay, self.quiet_wait = _GC_QUIET, True
         if delay >= 0.001:
             return (int(delay * 1000) - 0.5) / 1000  # rounds up to that many whole milliseconds
         if delay > 0:
             time.sleep(delay)
         return 0
+
+    def _busy(self) -> bool:
+        """Something is in progress that a full collection now would delay: a response, a request."""
+        return any(
+            conn.writer is not None or conn.state is _State.THREAD or not conn.reader.idle
+            for conn in self.conns.values()
+        )
+
+    def _collect(self) -> None:
+        gc.collect()
+        self.gc_blocks = sys.getallocatedblocks()
+
+    def _check_growth(self, now: float) -> None:
+        """Never quiet, and memory keeps growing: the full collection is run anyway (see _GC_QUIET)."""
+        self.gc_check = now + _GC_CHECK
+        deferred = _FullCollections.saved is not None and gc.isenabled()
+        if deferred and sys.getallocatedblocks() > 2 * self.gc_blocks + _GC_GROWTH:
+            self._collect()
 
     def _soon(self, conn: _Conn) -> None:
         """Go on with ``conn`` in the loop's next turn (its timer entry, if any, is dropped)."""
@@ -411,7 +525,7 @@ class _Loop:
             conn.timer = 0.0
             try:
                 if conn.state is _State.WAITING:
-                    self._advance(conn)
+                    self._advance(conn, _PIECES)
                 elif conn.state is _State.READING:
                     self._take_request(conn)
                     if conn.state is _State.READING:  # part of a request waits: its deadline holds
@@ -436,6 +550,8 @@ class _Loop:
     def _fire_timers(self) -> None:
         timers = self.timers
         now = time.monotonic()
+        if now >= self.gc_check:
+            self._check_growth(now)
         while timers and timers[0][0] <= now:
             when, _, conn = heapq.heappop(timers)
             if conn.timer != when or conn.state is _State.CLOSED:
@@ -659,8 +775,10 @@ class _Loop:
         path, _, query = parsed.target.partition("?")
         request = ReplayRequest(parsed.method, path, query, parsed.headers, parsed.body)
         owner._log_request(request)
-        self._watch(conn, 0)  # nothing is read while answering (a pipelined request waits in the reader)
+        # Nothing is read while answering (a pipelined request waits in the reader or the socket); the
+        # connection stays watched for input until some comes (see _turn).
         if not getattr(owner.handler, "cpu_only", False):
+            self._watch(conn, 0)  # the worker thread's socket
             self._to_thread(conn, request, arrived)
             return
         self._respond(conn, self._call_handler(conn, request), arrived)
@@ -678,13 +796,16 @@ class _Loop:
         conn.writer = ReplyWriter(reply, arrived, conn.method, not conn.keep_alive, merge_head=True)
         self._advance(conn)
 
-    def _advance(self, conn: _Conn) -> None:
-        """Step the response: what is due now is queued for the next :meth:`_flush_all`; then the response
-        waits for its next instant (a timer), or ends."""
+    def _advance(self, conn: _Conn, limit: int = 1) -> None:
+        """Step the response: what is due now (up to ``limit`` body pieces) is queued for the next
+        :meth:`_flush_all`; then the response waits for its next instant (a timer), or ends. A first step
+        and a timer's step take one piece, already read: at its instant only its write is left to do (a
+        burst of streams has first pieces due at once); a step right after a write takes every piece due
+        (_PIECES at most), since reading the next is then the work to do anyway."""
         writer = conn.writer
         assert writer is not None
         conn.timer = 0.0  # any timer entry left for it is stale from now on
-        step = writer.step(time.monotonic())  # never raises: a broken reply is a 500 or an abrupt end
+        step = writer.step(time.monotonic(), limit)  # never raises: a broken reply is a 500 or an abrupt end
         if writer.error is not None:
             self.owner._record_error(writer.error)  # its own connection, reported by check(); never the loop
             writer.error = None
@@ -704,37 +825,69 @@ class _Loop:
         self.unflushed.append(conn)
 
     def _flush_if_due(self) -> None:
-        if self.unflushed and time.monotonic() - self.unflushed_since >= _BATCH:
-            self._flush_all()
+        if self.unflushed and not self.flushing and time.monotonic() - self.unflushed_since >= _BATCH:
+            self._flush_all(rounds=False)
 
-    def _flush_all(self) -> None:
-        """Write what the responses stepped since the last time have due, back to back; each then steps
-        again (reading its next piece, after the write: see ReplyWriter) in the loop's next turn, once the
-        requests and chunks due in this one are served."""
-        unflushed, self.unflushed = self.unflushed, []
-        for conn in unflushed:
-            try:
-                if conn.state is _State.WAITING and self._flush(conn):
+    def _flush_all(self, rounds: bool = True) -> None:
+        """Write what the responses stepped since the last time have due, back to back. Each then steps
+        again (reading its next piece, after the write: see ReplyWriter), and a piece due already is
+        written in another round of this flush: one step per response a round, so that under a burst
+        every stream's first piece goes before any stream's second, as when each round was a turn of the
+        loop. Rounds go on for at most ``_ROUNDS`` seconds, with the timers fired between them; what is
+        left goes on in the loop's next turn, after a select that takes in what came meanwhile. (A turn
+        per piece cost a select, the timers and a wake-up of the client per piece.) Only the flush that
+        ends a turn goes on in rounds: one in the middle of a turn (a batch that waited _BATCH) writes
+        once, and the rest of the turn's requests get their first pieces before those streams get their
+        second."""
+        self.flushing = True  # the timers fired between rounds add to the next round, not flush it
+        try:
+            self._flush_rounds(rounds)
+        finally:
+            self.flushing = False
+
+    def _flush_rounds(self, rounds: bool) -> None:
+        until = 0.0
+        while self.unflushed:
+            unflushed, self.unflushed = self.unflushed, []
+            going_on = []
+            for conn in unflushed:
+                try:
+                    if conn.state is _State.WAITING and self._flush(conn):
+                        going_on.append(conn)
+                except Exception as exc:
+                    self._fail(conn, exc)
+                _note_lateness(conn.due)
+            if not going_on:
+                break
+            now = time.monotonic()
+            if not until:
+                until = now + _ROUNDS
+            if not rounds or now >= until:
+                for conn in going_on:
                     self._soon(conn)
-            except Exception as exc:
-                self._fail(conn, exc)
-            _note_lateness(conn.due)
+                break
+            for conn in going_on:
+                try:
+                    self._advance(conn, _PIECES)  # its next pieces, if due, join the next round
+                except Exception as exc:
+                    self._fail(conn, exc)
+            self._fire_timers()
 
     def _flush(self, conn: _Conn) -> bool:
         """Write ``out``; True when all was taken and the connection goes on at once (then, if the response
         is over, it has ended). False when it waits for the socket, or was closed."""
-        out = conn.out
+        out, send = conn.out, conn.sock.send
         try:
             while out:
-                piece = out[0]
+                piece = out.popleft()
                 try:
-                    sent = conn.sock.send(piece)
+                    sent = send(piece)
                 except (BlockingIOError, InterruptedError):
                     sent = 0
-                if sent:
-                    conn.sent = True
                 if sent < len(piece):
-                    out[0] = piece[sent:]
+                    out.appendleft(piece[sent:])
+                    if sent:
+                        conn.sent = True
                     if conn.state is not _State.SENDING:
                         conn.state = _State.SENDING
                         conn.deadline = time.monotonic() + _IDLE_TIMEOUT
@@ -743,7 +896,7 @@ class _Loop:
                         conn.deadline = time.monotonic() + _IDLE_TIMEOUT  # progress: the stall clock restarts
                     self._watch(conn, selectors.EVENT_WRITE)
                     return False
-                out.popleft()
+                conn.sent = True
         except OSError:  # the client left
             self._close(conn)
             return False
@@ -751,7 +904,7 @@ class _Loop:
             conn.state = _State.WAITING
             self._watch(conn, 0)
             if conn.after is None:
-                self._advance(conn)
+                self._advance(conn, _PIECES)
                 return False
         if conn.after is not None:
             self._end(conn, conn.after)
@@ -770,6 +923,7 @@ class _Loop:
             if not conn.reader.idle:
                 self._soon(conn)  # a pipelined request waits in the reader (not taken here: no recursion)
         elif how is Finish.RESET:
+            self._watch(conn, 0)
             conn.state = _State.LINGER
             conn.deadline = time.monotonic() + _RESET_GRACE
             self._linger(conn)
@@ -981,6 +1135,7 @@ class LoopbackServer(ServerLifecycle):
     request_timeout: float = 30.0
     max_head: int = 64 * 1024
     max_body: int = 64 * 1024 * 1024
+    log_max_requests: int = 10_000
     log_body_limit: int = 1024 * 1024
     log_total_limit: int = 64 * 1024 * 1024
 
@@ -997,8 +1152,14 @@ class LoopbackServer(ServerLifecycle):
         self._lock = threading.Lock()
         self.errors: list[BaseException] = []
         self.errors_dropped = 0
-        self.requests: list[ReplayRequest] = []
-        self._logged_bytes = 0  # body bytes held by ``requests``
+        self._log: collections.deque[ReplayRequest] = collections.deque()
+        self._logged_bytes = 0  # body bytes held by the log
+
+    @property
+    def requests(self) -> list[ReplayRequest]:
+        """The request log, oldest first (a copy; see the module doc for what it keeps)."""
+        with self._lock:
+            return list(self._log)
 
     # -- lifecycle -------------------------------------------------------------------------------
     @property
@@ -1028,6 +1189,7 @@ class LoopbackServer(ServerLifecycle):
             self._loop = _Loop(self)
         except OSError as exc:
             raise ReplayError(f"cannot listen on {self.host}:{self._port}: {exc.strerror or exc}") from exc
+        _FullCollections.defer()  # see _GC_QUIET
         self._loop.thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -1044,6 +1206,7 @@ class LoopbackServer(ServerLifecycle):
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._loop = None
+        _FullCollections.resume()
         _dump_lateness()
 
     def check(self) -> None:
@@ -1085,21 +1248,13 @@ class LoopbackServer(ServerLifecycle):
             )
             request = dataclasses.replace(request, body=request.body[:limit] + marker)
         with self._lock:
-            requests = self.requests
-            requests.append(request)
+            log = self._log
+            log.append(request)
             self._logged_bytes += len(request.body)
-            over_count = len(requests) > _MAX_LOGGED
-            over_bytes = self._logged_bytes > self.log_total_limit
-            if over_count or over_bytes:
-                # A long-running `--serve` keeps only the recent ones: the oldest go, down to half of what
-                # was over its limit (halving, so that the list is not shifted on every request).
-                drop = 0
-                kept_bytes = self._logged_bytes
-                while drop < len(requests) - 1 and (
-                    (over_count and len(requests) - drop > _MAX_LOGGED // 2)
-                    or (over_bytes and kept_bytes > self.log_total_limit // 2)
-                ):
-                    kept_bytes -= len(requests[drop].body)
-                    drop += 1
-                del requests[:drop]
-                self._logged_bytes = kept_bytes
+            # A long-running `--serve` keeps only the recent ones: the oldest go one by one as new ones
+            # come (a deque: no list shifted, and no batch of thousands freed at once, a pause mid-stream);
+            # the newest always stays.
+            while len(log) > 1 and (
+                len(log) > self.log_max_requests or self._logged_bytes > self.log_total_limit
+            ):
+                self._logged_bytes -= len(log.popleft().body)

@@ -1,0 +1,109 @@
+"""``ReplyWriter`` steps that give several pieces (the loop asks for every piece already due once a write
+is done): each piece is still its own chunk; a step of one piece reads nothing ahead; a step stops at its
+limit, at ``STEP_BYTES`` and at a piece not yet due (read ahead, kept for its time); and whatever the limit,
+the bytes given out and how the answer ends are the same, for a body that completes, breaks off or raises."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sse_toolkit.server._http import STEP_BYTES, AbruptClose, Finish, Reply, ReplyWriter, chunk
+
+
+class Counted:
+    """A body that counts the pieces taken from it."""
+
+    def __init__(self, pieces: Iterator[tuple[float | None, bytes]]) -> None:
+        self.pieces = pieces
+        self.taken = 0
+
+    def __iter__(self) -> Iterator[tuple[float | None, bytes]]:
+        for piece in self.pieces:
+            self.taken += 1
+            yield piece
+
+
+def _writer(body: object) -> ReplyWriter:
+    reply = Reply(200, [("Content-Type", "text/plain")], body)  # type: ignore[arg-type]
+    return ReplyWriter(reply, 100.0, "GET", False, merge_head=True)
+
+
+def test_a_step_gives_the_pieces_already_due_up_to_its_limit_each_its_own_chunk() -> None:
+    writer = _writer([(0.0, b"a"), (0.0, b"bb"), (None, b"ccc"), (0.0, b"dddd")])
+    first = writer.step(100.0, 3)
+    assert first.pieces[0].endswith(b"\r\n\r\n" + chunk(b"a"))  # the head and the first piece: one write
+    assert first.pieces[1:] == [chunk(b"bb"), chunk(b"ccc")]
+    assert first.due == [100.0, 100.0] and first.end is None and first.wait is None
+    rest = writer.step(100.0, 64)
+    assert rest.pieces == [chunk(b"dddd"), b"0\r\n\r\n"] and rest.end is Finish.DONE
+
+
+def test_a_step_of_one_piece_reads_nothing_ahead() -> None:
+    body = Counted(iter([(0.0, b"a"), (0.0, b"b"), (0.0, b"c")]))
+    writer = _writer(body)
+    assert len(writer.step(100.0).pieces) == 1
+    assert body.taken == 1  # the next is read once this one is written (the next step)
+    assert writer.step(100.0).pieces == [chunk(b"b")] and body.taken == 2
+
+
+def test_a_piece_not_yet_due_ends_the_step_read_ahead_and_kept_for_its_time() -> None:
+    body = Counted(iter([(0.0, b"a"), (0.0, b"b"), (1.5, b"later"), (1.5, b"then")]))
+    writer = _writer(body)
+    step = writer.step(100.0, 64)
+    assert len(step.pieces) == 2 and step.wait == 101.5 and step.end is None
+    assert body.taken == 3
+    assert writer.step(101.0, 64).pieces == []  # still not due
+    step = writer.step(101.5, 64)
+    assert step.pieces == [chunk(b"later"), chunk(b"then"), b"0\r\n\r\n"] and step.due == [101.5, 101.5]
+
+
+def test_a_step_stops_reading_a_long_body_once_its_pieces_hold_step_bytes() -> None:
+    def endless() -> Iterator[tuple[float | None, bytes]]:
+        while True:
+            yield 0.0, b"x" * 4096
+
+    body = Counted(endless())
+    writer = _writer(body)
+    writer.step(100.0)  # the head and the first piece
+    step = writer.step(100.0, 10**9)
+    assert STEP_BYTES <= sum(len(piece) for piece in step.pieces) < STEP_BYTES + 4200
+    assert body.taken == 1 + len(step.pieces)
+
+
+def _without_date(data: bytes) -> bytes:
+    return re.sub(rb"Date: [^\r]*\r\n", b"", data)
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from([None, 0.0]), st.binary(max_size=12)), max_size=8),
+    st.sampled_from(["complete", "raises", "reset", "close"]),
+    st.integers(2, 9),
+)
+def test_the_bytes_and_the_end_do_not_depend_on_how_many_pieces_a_step_may_give(
+    pieces: list[tuple[float | None, bytes]], ending: str, limit: int
+) -> None:
+    def body() -> Iterator[tuple[float | None, bytes]]:
+        yield from pieces
+        if ending == "raises":
+            raise ValueError("the body broke")
+        if ending in ("reset", "close"):
+            raise AbruptClose(reset=ending == "reset")
+
+    def run(limit: int) -> tuple[bytes, Finish, type[BaseException] | None]:
+        writer, given_out = _writer(body()), []
+        for _ in range(100):
+            step = writer.step(100.0, limit)
+            given_out += step.pieces
+            if step.end is not None:
+                return (
+                    _without_date(b"".join(given_out)),
+                    step.end,
+                    type(writer.error) if writer.error else None,
+                )
+        raise AssertionError("no end")
+
+    assert run(limit) == run(1)
