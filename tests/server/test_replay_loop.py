@@ -244,6 +244,11 @@ def _drain(sock: socket.socket) -> tuple[int, bool]:
     return total, True
 
 
+# stop() must not wait for a stream's next piece (30 s away in these tests): a deadline well below that,
+# generous for a loaded machine. It bounds a hang, it does not time the server.
+STOP_DEADLINE = 10.0
+
+
 def _stop_and_drain(server: LoopbackServer, sock: socket.socket) -> tuple[float, int, bool]:
     """Stop ``server``; (seconds stop() took, bytes ``sock`` still read, whether the server closed it)."""
     start = time.monotonic()
@@ -260,13 +265,11 @@ def test_a_client_that_never_reads_a_big_stream_does_not_delay_another_and_stop_
         stalled.sendall(_get("/big"))
         assert stalled.recv(16).startswith(b"HTTP/1.1 200")  # the stream is under way; then it is never read
         time.sleep(0.3)  # the server fills the socket buffers and is left waiting for them to drain
-        start = time.monotonic()
+        # Served within the client's own deadline while the other stream stays stalled.
         response = httpx.get(server.url + "/small", timeout=5)
-        took = time.monotonic() - start
         assert response.content == b"data: small\n\ndata: done\n\n"
-        assert took < 1.0, f"a small stream took {took:.2f} s next to a stalled client"
         stop_took, total, closed = _stop_and_drain(server, stalled)
-    assert stop_took < 2.0
+    assert stop_took < STOP_DEADLINE
     assert closed  # the stalled connection was closed (or reset) by stop()
     assert total < BIG_PIECES * len(BIG_PIECE)  # cut: the 64 MiB never all went out
 
@@ -285,7 +288,7 @@ def test_stop_ends_a_threaded_handlers_stream_in_progress_quickly(stream: str) -
     assert sock.recv(16).startswith(b"HTTP/1.1 200")
     time.sleep(0.2)
     took, _, closed = _stop_and_drain(server, sock)
-    assert took < 2.0
+    assert took < STOP_DEADLINE  # the stream would hold a stop() that waits for it 30 s
     assert closed
     server.check()
 
@@ -534,10 +537,15 @@ def test_out_of_descriptors_new_clients_get_503_and_the_server_survives(tmp_path
         # Past its cap (the descriptor limit less a reserve) a client gets 503 at once; none is left hanging.
         assert statuses.count(b"200") + statuses.count(b"503") == 150, statuses
         assert statuses.count(b"200") > 0 and statuses.count(b"503") > 0, statuses
-        time.sleep(1.0)  # the streams have ended (their last piece was due at 0.5 s): descriptors are free
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            sock.sendall(_get("/"))
-            assert sock.recv(12) == b"HTTP/1.1 200"
+        # Once the streams have ended (their last piece was due at 0.5 s) descriptors are free again.
+        deadline = time.monotonic() + 10
+        while True:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(_get("/"))
+                status = sock.recv(12)
+            if status == b"HTTP/1.1 200" or time.monotonic() > deadline:
+                break
+        assert status == b"HTTP/1.1 200"
         proc.stdin.write("stop\n")
         proc.stdin.flush()
         assert int(proc.stdout.readline()) == 0  # no error: accept() never ran out of descriptors
