@@ -46,9 +46,9 @@ CASES = [
     Case(
         "thinking-thoughts.sse",
         5,
-        "The sky is blue because tiny gas molecules in Earth's atmosphere scatter blue light from the sun more "
-        "efficiently than other colors. Blue light has shorter, smaller wavelengths, causing it to be scattered "
-        "in all directions, making the sky appear blue to our eyes.",
+        "The sky is blue because tiny gas molecules in Earth's atmosphere scatter blue light from the sun "
+        "more efficiently than other colors. Blue light has shorter, smaller wavelengths, causing it to be "
+        "scattered in all directions, making the sky appear blue to our eyes.",
         thoughts_start="**Exploring Sky Color**",
         total_tokens=598,
     ),
