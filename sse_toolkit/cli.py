@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any, NoReturn
 
 import click
@@ -383,34 +383,45 @@ def _fixture_errors_name_their_file(fixture_error: type[Exception]) -> Iterator[
 
 
 def _serve_until_signal(server: Any, prog: str = "sse-replay") -> None:
+    def check() -> None:
+        try:
+            server.check()
+        except SSEError as exc:  # one request failed; report it in one line and keep serving
+            click.echo(f"{prog}: error: {str(exc).splitlines()[0]}", err=True)
+
+    _run_until_signal(server, prog, "fixtures and recordings", check)
+
+
+def _run_until_signal(server: Any, prog: str, holds: str, poll: Callable[[], None]) -> None:
+    """Start ``server`` (the replay server or the recording proxy), print its URL (and a warning when it
+    listens beyond loopback, where ``holds`` may be read), call ``poll`` twice a second until SIGINT or
+    SIGTERM, then stop it and put the signal handlers back."""
     import signal
     import threading
+
+    from .server._loop import is_loopback
 
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.start()
-        from .server._loop import is_loopback
-
         if not is_loopback(server.host):
             click.echo(
                 f"{prog}: warning: listening on {server.host}, reachable from other machines; "
-                "fixtures and recordings may hold private data",
+                f"{holds} may hold private data",
                 err=True,
             )
         click.echo(server.url)
         sys.stdout.flush()
         while not stop.wait(0.5):
-            try:
-                server.check()
-            except SSEError as exc:  # one request failed; report it in one line and keep serving
-                click.echo(f"{prog}: error: {str(exc).splitlines()[0]}", err=True)
-        server.stop()
+            poll()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if server.is_running():
-            server.stop()
+        try:
+            if server.is_running():
+                server.stop()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -504,12 +515,6 @@ def _record_until_signal(proxy: Any) -> None:
     """Run the recording proxy until SIGINT or SIGTERM. Every error is printed as it comes (each one, not
     one per poll), and once more after stopping, so that a write failing in the last instant is reported
     too; then one summary line. The exit status is 1 after any error."""
-    import signal
-    import threading
-
-    from .server._loop import is_loopback
-
-    stop = threading.Event()
     errors = 0
 
     def report() -> None:
@@ -519,26 +524,7 @@ def _record_until_signal(proxy: Any) -> None:
             text = str(error) if isinstance(error, SSEError) else f"{type(error).__name__}: {error}"
             click.echo(f"sse-record: error: {text.splitlines()[0]}", err=True)
 
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        proxy.start()
-        if not is_loopback(proxy.host):
-            click.echo(
-                f"sse-record: warning: listening on {proxy.host}, reachable from other machines; "
-                "recordings may hold private data",
-                err=True,
-            )
-        click.echo(proxy.url)
-        sys.stdout.flush()
-        while not stop.wait(0.5):
-            report()
-    finally:
-        try:
-            if proxy.is_running():
-                proxy.stop()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+    _run_until_signal(proxy, "sse-record", "recordings", report)
     report()
     click.echo(f"sse-record: {proxy.summary()}" + (f"; {errors} errors" if errors else ""), err=True)
     if errors:

@@ -41,6 +41,7 @@ __all__ = [
     "Observed",
     "Outcome",
     "Verdict",
+    "chromium_args",
     "compare",
     "early_dispatches",
     "expect",
@@ -63,6 +64,27 @@ CHROMIUM: str | None = next(
     ),
     None,
 )
+
+
+def chromium_args(chromium: str, profile: pathlib.Path, url: str) -> list[str]:
+    """The command line of a headless Chromium with its own ``profile`` directory that opens ``url``."""
+    return [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        # A page that waits on timers must not be throttled as a background one.
+        "--disable-background-timer-throttling",
+        "--disable-renderer-backgrounding",
+        f"--user-data-dir={profile}",
+        url,
+    ]
+
 
 # The spec leaves the initial reconnection time to the user agent; Chromium's kDefaultReconnectDelay.
 DEFAULT_RECONNECT_MS = 3000
@@ -674,20 +696,7 @@ async def _run(cases: Sequence[Case], chromium: str, profile: pathlib.Path, time
     ]
     run.ports = [server.sockets[0].getsockname()[1] for server in listeners]
     browser = await asyncio.create_subprocess_exec(
-        chromium,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        # A page that waits on timers must not be throttled as a background one.
-        "--disable-background-timer-throttling",
-        "--disable-renderer-backgrounding",
-        f"--user-data-dir={profile}",
-        f"http://127.0.0.1:{page.sockets[0].getsockname()[1]}/",
+        *chromium_args(chromium, profile, f"http://127.0.0.1:{page.sockets[0].getsockname()[1]}/"),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )

@@ -484,10 +484,7 @@ class ResponseDecoder:
                 reader.close(out)
         except SSEError as exc:
             self._failed(exc, out)
-        if self.error is not None and not out:
-            raise self.error
-        self.responses += len(out)
-        return out
+        return self._returned(out)
 
     def raise_error(self) -> None:
         """Raise the pending error, if there is one (the iterators call it after yielding)."""
@@ -533,6 +530,11 @@ class ResponseDecoder:
                 self._body_into(data, out)
         except SSEError as exc:
             self._failed(exc, out)
+        return self._returned(out)
+
+    def _returned(self, out: _Responses) -> list[GenerateContentResponse]:
+        """``out``, counted; with none to return, the error the body ends in is raised now (after some it
+        waits in ``error`` until they are returned)."""
         if self.error is not None and not out:
             raise self.error
         self.responses += len(out)

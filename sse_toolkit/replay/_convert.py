@@ -29,6 +29,7 @@ from ..gemini._merge import merge_responses
 from ..gemini._stream import iter_responses
 from ..gemini._wire import dumps_pretty, encode_json_array, encode_sse_event
 from ..parser._exceptions import SSEUsageError
+from ..parser._parser import parse
 from ._openai import (
     DONE_EVENT,
     chat_chunks,
@@ -163,11 +164,12 @@ def decode(pieces: Sequence[bytes], fmt: BodyFormat) -> Decoded:
     where: list[int] = []
     array = fmt is BodyFormat.JSON_ARRAY
     for index, piece in enumerate(pieces):
-        text = piece.strip(b" \t\r\n,[]") if array else piece.strip()
-        if not array and text.startswith(b"data:"):
-            text = b"\n".join(
-                line[5:].lstrip(b" ") for line in text.splitlines() if line.startswith(b"data:")
-            )
+        raw = piece.strip(b" \t\r\n,[]") if array else piece.strip()
+        text: bytes | str = raw
+        if not array and raw.startswith(b"data:"):
+            # The parser reads the data field as a browser does (one space after the colon is dropped,
+            # no more); the blank line ends an event whose own end was stripped or never recorded.
+            text = "\n".join(event.data for event in parse(raw + b"\n\n", max_event_size=len(raw) + 1))
         if not text:
             continue
         try:

@@ -26,7 +26,7 @@ anything else (``MALFORMED_FUNCTION_CALL`` ...) -> ``stop``; the same table as l
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Any
@@ -434,6 +434,19 @@ def _check_responses(responses: Sequence[Any]) -> None:
             )
 
 
+def _candidates(response: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any], str, list[dict[str, Any]]]]:
+    """Each candidate of a Gemini response: its choice index, the candidate, its text and its calls."""
+    for position, candidate in enumerate(response.get("candidates") or []):
+        if isinstance(candidate, dict):
+            text, calls = _split((candidate.get("content") or {}).get("parts") or ())
+            yield int(candidate.get("index", position)), candidate, text, calls
+
+
+def _blocked(response: dict[str, Any]) -> bool:
+    """A blocked prompt: no candidate, a ``blockReason``."""
+    return not response.get("candidates") and bool((response.get("promptFeedback") or {}).get("blockReason"))
+
+
 def _split(parts: Iterable[Any]) -> tuple[str, list[dict[str, Any]]]:
     text: list[str] = []
     calls: list[dict[str, Any]] = []
@@ -483,12 +496,7 @@ def chat_chunks(
     for response in responses:
         usage = response.get("usageMetadata") or usage
         choices = []
-        candidates = response.get("candidates") or []
-        for position, candidate in enumerate(candidates):
-            if not isinstance(candidate, dict):
-                continue
-            index = int(candidate.get("index", position))
-            text, calls = _split((candidate.get("content") or {}).get("parts") or ())
+        for index, candidate, text, calls in _candidates(response):
             delta: dict[str, Any] = {"role": "assistant"}
             if text:
                 delta["content"] = text
@@ -503,8 +511,7 @@ def chat_chunks(
             if reason is not None:
                 choice["finish_reason"] = reason.value
             choices.append(choice)
-        block = (response.get("promptFeedback") or {}).get("blockReason")
-        if not candidates and block:
+        if _blocked(response):
             # A blocked prompt has no candidate: the choice ends at once, filtered.
             choices.append(
                 {
@@ -546,19 +553,14 @@ def chat_completion(
     usage: dict[str, Any] | None = None
     for response in responses:
         usage = response.get("usageMetadata") or usage
-        candidates = response.get("candidates") or []
-        for position, candidate in enumerate(candidates):
-            if not isinstance(candidate, dict):
-                continue
-            index = int(candidate.get("index", position))
-            text, found = _split((candidate.get("content") or {}).get("parts") or ())
+        for index, candidate, text, found in _candidates(response):
             texts.setdefault(index, []).append(text)
             calls.setdefault(index, []).extend(found)
             if candidate.get("finishReason"):
                 reasons[index] = candidate["finishReason"]
             else:
                 reasons.setdefault(index, None)
-        if not candidates and (response.get("promptFeedback") or {}).get("blockReason"):
+        if _blocked(response):
             texts.setdefault(0, [])
             reasons[0] = "SAFETY"
     choices = []

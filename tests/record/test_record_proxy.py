@@ -16,6 +16,7 @@ import zlib
 
 import httpx
 import pytest
+from _in_flight import streaming_request
 from _rawhttp import raw_exchange
 from _record_upstream import Script, Upstream
 
@@ -225,21 +226,8 @@ def test_stop_mid_stream_keeps_the_complete_exchanges_only(tmp_path) -> None:
         proxy = RecordingProxy(up.url, out)
         proxy.start()
         httpx.post(proxy.url + "/one")
-        started = threading.Event()
-
-        def second() -> None:
-            try:
-                with httpx.stream("POST", proxy.url + "/two") as response:
-                    for _ in response.iter_raw():
-                        started.set()
-            except httpx.HTTPError:
-                pass
-
-        thread = threading.Thread(target=second)
-        thread.start()
-        assert started.wait(5)
-        proxy.stop()
-        thread.join(5)
+        with streaming_request("POST", proxy.url + "/two"):
+            proxy.stop()
     fixture = load_fixture(out)
     assert [ex.body for ex in fixture.exchanges] == [EVENTS[0]]
     assert [ex.end for ex in fixture.exchanges] == [End.COMPLETE]

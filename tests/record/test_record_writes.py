@@ -15,13 +15,13 @@ import resource
 import signal
 import subprocess
 import sys
-import threading
 import time
 import warnings
 from pathlib import Path
 
 import httpx
 import pytest
+from _in_flight import streaming_request
 from _record_upstream import Script, Upstream
 
 from sse_toolkit import End, load_fixture
@@ -198,22 +198,9 @@ def test_the_shutdown_line_counts_the_exchanges_and_the_one_cut_in_flight(tmp_pa
     with Upstream(Script([(0, EVENT)]), Script([(0, EVENT)], end="hang")) as up:
         process, url = _proxy_process(up.url, out)
         httpx.get(url + "/done")
-        streaming = threading.Event()
-
-        def hang() -> None:
-            try:
-                with httpx.stream("GET", url + "/hangs", timeout=10) as response:
-                    for _ in response.iter_raw():
-                        streaming.set()
-            except httpx.HTTPError:
-                pass
-
-        thread = threading.Thread(target=hang)
-        thread.start()
-        assert streaming.wait(5)
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=10)
-        thread.join(10)
+        with streaming_request("GET", url + "/hangs"):
+            process.send_signal(signal.SIGTERM)
+            _, err = process.communicate(timeout=10)
     assert process.returncode == 0, err
     last = err.decode().rstrip().splitlines()[-1]
     assert last == f"sse-record: 1 exchange in {out}; 1 still streaming when stopped, not recorded"

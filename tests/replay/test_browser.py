@@ -10,29 +10,16 @@ import http.server
 import json
 import os
 import pathlib
-import shutil
 import subprocess
 import threading
 
 import pytest
+from _browser_diff import CHROMIUM, chromium_args
 
 from sse_toolkit.parser._parser import parse
 from sse_toolkit.replay import ReplayServer
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "fixtures"
-CHROMIUM = next(
-    (
-        path
-        for path in (
-            "/usr/bin/chromium",
-            shutil.which("chromium"),
-            shutil.which("chromium-browser"),
-            shutil.which("google-chrome"),
-        )
-        if path and pathlib.Path(path).exists()
-    ),
-    None,
-)
 _IN_CI = bool(os.environ.get("CI"))
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None and not _IN_CI, reason="Chromium is not installed here (apt-get install chromium)"
@@ -117,24 +104,13 @@ class _PageHandler(http.server.BaseHTTPRequestHandler):
 
 
 def test_chromium_reads_the_stream_with_eventsource_and_fetch(tmp_path: pathlib.Path) -> None:
+    assert CHROMIUM is not None  # the skip and the CI fixture above stop a run without it
     recorded = (FIXTURES / "wyoming.sse").read_bytes()
     with ReplayServer(FIXTURES / "wyoming.sse", speed=0, require_key="browser-key") as replay:
         page = _PageServer((PAGE % {"replay": json.dumps(replay.url)}).encode())
         threading.Thread(target=page.serve_forever, daemon=True).start()
         browser = subprocess.Popen(
-            [
-                CHROMIUM,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--disable-dev-shm-usage",
-                f"--user-data-dir={tmp_path / 'profile'}",
-                f"http://127.0.0.1:{page.server_address[1]}/",
-            ],
+            chromium_args(CHROMIUM, tmp_path / "profile", f"http://127.0.0.1:{page.server_address[1]}/"),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
