@@ -14,7 +14,8 @@ A server may run for days (``sse-replay --serve``), so nothing here grows with w
     must never hold a key, too slow for the loop that paces every stream, for a journal kept in memory.)
   * a request body is kept up to ``MAX_BODY`` bytes, then a marker saying how much was dropped;
   * at most ``MAX_ENTRIES`` entries and ``MAX_BYTES`` bytes of them are kept; beyond either, the oldest
-    half goes (indices keep counting, so ``JournalEntry.index`` still says which request it was).
+    one goes as each new one arrives (indices keep counting, so ``JournalEntry.index`` still says which
+    request it was).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import bisect
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from urllib.parse import quote, unquote_plus
 
@@ -119,8 +121,9 @@ class Journal:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.max_body = max_body
-        self._entries: list[JournalEntry] = []
-        self._sizes: list[int] = []
+        # Deques: the oldest entry leaves in O(1) as each new one arrives, never a bulk drop inside a request.
+        self._entries: deque[JournalEntry] = deque()
+        self._sizes: deque[int] = deque()
         self._bytes = 0
         self._count = 0
         self._lock = threading.Lock()
@@ -173,21 +176,12 @@ class Journal:
             self._entries.append(entry)
             self._sizes.append(size)
             self._bytes += size
-            if len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
-                self._drop_oldest()
+            while len(self._entries) > 1 and (
+                len(self._entries) > self.max_entries or self._bytes > self.max_bytes
+            ):  # the oldest go, one at a time; the newest entry always stays
+                self._entries.popleft()
+                self._bytes -= self._sizes.popleft()
         return entry
-
-    def _drop_oldest(self) -> None:
-        """Drop the oldest entries down to half of each bound (the newest entry always stays)."""
-        drop, dropped = 0, 0
-        keep = len(self._entries)
-        while keep > 1 and (keep > self.max_entries // 2 or self._bytes - dropped > self.max_bytes // 2):
-            dropped += self._sizes[drop]
-            drop += 1
-            keep -= 1
-        del self._entries[:drop]
-        del self._sizes[:drop]
-        self._bytes -= dropped
 
     def track(self, entry: JournalEntry, reply: Reply, sent: Planned | None) -> None:
         """Count what ``reply`` sends into ``entry`` as it goes out. ``sent`` describes its body (event

@@ -88,14 +88,14 @@ def test_delay_faults_beyond_a_day_are_refused_where_they_are_given(options: dic
     step: dict[str, object] = {"delay": options["latency"]} if name == "latency" else dict(options)
     if name == "retry_after":
         step["status"] = 429
-    with pytest.raises(ReplayError, match=f"script step 0: fault {name}"):
+    with pytest.raises(ReplayError, match=f"script step 1: fault {name}"):
         ReplayServer(WYOMING, script=[step])
 
 
 def test_a_scenario_step_with_a_huge_delay_over_http_is_a_400(server: ReplayServer) -> None:
     response = httpx.post(server.url + "/_sse/script", json=[{"delay": 1e9}], timeout=10)
     assert response.status_code == 400
-    assert "script step 0: fault latency" in response.json()["error"]["message"]
+    assert "script step 1: fault latency" in response.json()["error"]["message"]
     _served_whole(server)
 
 
@@ -200,6 +200,16 @@ def test_the_journal_is_bounded_in_bytes_and_count_keeping_the_newest(server: Re
         for _ in range(30):
             client.post(server.url + STREAM, content=b"{}")
     assert len(server.requests) <= 25 and server.requests[-1].index == 69
+
+
+def test_at_its_count_bound_the_journal_drops_the_oldest_entry_one_at_a_time(server: ReplayServer) -> None:
+    journal = server.app.journal
+    journal.max_entries = 10
+    with httpx.Client(timeout=30) as client:
+        for sent in range(1, 16):
+            client.post(server.url + STREAM, content=b"{}")
+            # Never a bulk drop: once full it stays full, the newest request last.
+            assert [e.index for e in server.requests] == list(range(max(0, sent - 10), sent))
 
 
 # -- keys -----------------------------------------------------------------------------------------------
