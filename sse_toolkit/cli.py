@@ -349,8 +349,7 @@ def replay_main(
             server.header_timeout = header_timeout
             # This process only serves. The fixtures just loaded live as long as it does: move them out of
             # the cyclic garbage collector's sight, whose full collections (they scan every live object)
-            # otherwise land inside bursts of requests (measured: a 100-request burst's last first event
-            # once 31 ms late with them, at most 15 ms without).
+            # otherwise land inside bursts of requests (docs/guarantees.md has the figures).
             gc.collect()
             gc.freeze()
             _serve_until_signal(server)

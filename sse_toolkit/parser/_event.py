@@ -1,8 +1,8 @@
 """Parser layer: the ``Event`` value the parser dispatches.
 
 An Event is a NamedTuple: immutable, ``__slots__ = ()``, and built by the parser through ``tuple.__new__``,
-which costs about a third of a frozen dataclass (measured in bench/bench_parser.py's "small" corpus, where
-object construction dominates). Don't subclass it.
+which is much cheaper than a frozen dataclass where object construction dominates (bench/bench_parser.py's
+"small" corpus). Don't subclass it.
 """
 
 from __future__ import annotations
