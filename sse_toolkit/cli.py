@@ -491,6 +491,14 @@ def record_main(
 
     if tee and upstream is not None:
         _fail("give either --tee or --upstream, not both")
+    if out.lower().endswith(".sse"):
+        # A warning, not a refusal: the toolkit reads the file by its content whatever its name, but a
+        # .sse name promises a plain body that cat or another SSE tool would not find in it.
+        click.echo(
+            f"sse-record: warning: {out} holds the recorded JSON Lines format, not a plain SSE body; "
+            "name it .jsonl",
+            err=True,
+        )
     with _one_line_errors(out):
         redactor = Redactor(redact)
         if upstream is not None or (not tee and not _stdin_is_input()):

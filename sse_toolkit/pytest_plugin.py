@@ -199,6 +199,32 @@ class _Lookup:
         )
 
 
+def _recorded_nothing(recorder: RecordingProxy) -> str:
+    """Why a recording test left no fixture, in words that are true of what the proxy saw."""
+    head = f"sse_replay recorded nothing into {recorder.out}"
+    received = recorder.requests_received
+    if received == 0:
+        return f"{head}: the test made no request to its .url"
+    plural = "" if received == 1 else "s"
+    made = f"the test made {received} request{plural} to its .url, but none could be recorded"
+    reasons: list[str] = []
+    failed = received - recorder.dropped
+    if failed > 0:
+        # The proxy answers these itself (502, 504, or 400 for a request it cannot forward).
+        upstream = recorder.upstream
+        if failed == received:
+            who = f"the upstream {upstream} answered none of them"
+        else:
+            who = f"{failed} got no answer from the upstream {upstream}"
+        reasons.append(
+            f"{who} (unreachable, no answer within the timeout, or a request the proxy cannot forward: the "
+            "test got the proxy's own 502, 504 or 400); check --sse-upstream"
+        )
+    if recorder.dropped:
+        reasons.append(f"{recorder.dropped} still streaming when the test ended")
+    return f"{head}: {made}: {'; '.join(reasons)}"
+
+
 def _record_target(
     request: pytest.FixtureRequest, lookup: _Lookup, source: str | os.PathLike[str]
 ) -> tuple[Path | None, Path | None]:
@@ -354,9 +380,6 @@ def sse_replay(
             server.check()
     for recorder in recorders:
         if not recorder.fixture.exchanges:
-            pytest.fail(
-                f"sse_replay recorded nothing into {recorder.out}: the test made no request to its .url",
-                pytrace=False,
-            )
+            pytest.fail(_recorded_nothing(recorder), pytrace=False)
     if guard is not None and guard.attempts:
         pytest.fail(guard.report(request.node.nodeid), pytrace=False)

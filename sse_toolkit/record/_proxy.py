@@ -151,7 +151,7 @@ class RecordingProxy(ServerLifecycle):
     def __init__(
         self,
         upstream: str = DEFAULT_UPSTREAM,
-        out: str | os.PathLike[str] = "recording.sse",
+        out: str | os.PathLike[str] = "recording.jsonl",
         host: str = "127.0.0.1",
         port: int = 0,
         redact: Iterable[str] | Redactor = (),
@@ -217,6 +217,13 @@ class RecordingProxy(ServerLifecycle):
     def exchange_count(self) -> int:
         """How many exchanges the file holds."""
         return self._writer.count
+
+    @property
+    def requests_received(self) -> int:
+        """How many requests reached the proxy, recorded or not: more than :attr:`exchange_count` when the
+        upstream failed or a stream was cut (read from the server's request log, which drops its oldest
+        entries past its caps)."""
+        return len(self._server.requests)
 
     @property
     def fixture(self) -> Fixture:

@@ -44,7 +44,8 @@ _KEYS = sorted((_FAULT_FIELDS | set(_ALIASES)) - {"latency"})
 
 @dataclass(frozen=True)
 class Step:
-    """One parsed step: its position in the script, the value it was given, and the faults it applies.
+    """One parsed step: its position in the script (``index``, from 0), the value it was given, and the
+    faults it applies. Messages name a step counted from 1 (``script step 1`` is ``index`` 0).
 
     ``retry_delay`` is the wait a 429 step asks for (seconds), else None.
     """
@@ -65,7 +66,8 @@ class Step:
 
 
 def _step(index: int, spec: Any) -> Step:
-    where = f"script step {index}"
+    # People count steps from 1 (the docs do too); Step.index stays the list index the journal reports.
+    where = f"script step {index + 1}"
     if isinstance(spec, str):
         if spec.strip().lower() != "ok":
             raise ReplayError(
@@ -94,7 +96,7 @@ def _step(index: int, spec: Any) -> Step:
 
 
 def parse_steps(steps: Iterable[Any]) -> list[Step]:
-    """Validate ``steps`` (see the module doc); a bad one raises ReplayError naming its index (from 0)."""
+    """Validate ``steps`` (see the module doc); a bad one raises ReplayError naming it, counted from 1."""
     parsed = [_step(index, spec) for index, spec in enumerate(steps)]
     if not parsed:
         raise ReplayError('a script needs at least one step (e.g. "ok")')

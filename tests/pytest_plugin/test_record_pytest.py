@@ -6,6 +6,8 @@ the upstream is a loopback server of this outer test, so nothing leaves the mach
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from _record_upstream import Script, Upstream
 
@@ -78,3 +80,32 @@ def test_a_recording_test_that_makes_no_request_fails(pytester: pytest.Pytester)
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*recorded nothing*idle.jsonl*"])
     assert not (pytester.path / "idle.jsonl").exists()
+
+
+def test_a_recording_test_whose_upstream_refuses_says_it_made_a_request_that_could_not_be_recorded(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_refused=(
+            "import httpx\n\n"
+            "def test_refused(sse_replay):\n"
+            "    server = sse_replay('refused.jsonl')\n"
+            "    path = '/v1beta/models/m:streamGenerateContent?alt=sse'\n"
+            "    response = httpx.post(server.url + path, json={})\n"
+            "    assert response.status_code == 502\n"
+        )
+    )
+    # A port that was just bound and closed, so nothing listens there: the upstream refuses.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = pytester.runpytest("--sse-record-mode=once", f"--sse-upstream=http://127.0.0.1:{port}")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*recorded nothing into*refused.jsonl: the test made 1 request to its .url, but none could be "
+            f"recorded: the upstream http://127.0.0.1:{port} answered none of them (unreachable*"
+        ]
+    )
+    result.stdout.no_fnmatch_line("*made no request*")
+    assert not (pytester.path / "refused.jsonl").exists()

@@ -65,7 +65,7 @@ def _feed_live(process: subprocess.Popen[bytes], pieces: list[tuple[float, bytes
 
 
 def test_tee_copies_each_piece_at_once_and_records_bytes_and_gaps(tmp_path) -> None:
-    out = tmp_path / "tee.sse"
+    out = tmp_path / "tee.jsonl"
     process = _tee(out)
     delays = [0.0, 0.15, 0.05, 0.1]
     sent = _feed_live(process, list(zip(delays, EVENTS, strict=False)))
@@ -88,7 +88,7 @@ def test_tee_copies_each_piece_at_once_and_records_bytes_and_gaps(tmp_path) -> N
 
 
 def test_curl_i_heads_are_recorded_as_status_and_headers_and_passed_through(tmp_path) -> None:
-    out = tmp_path / "heads.sse"
+    out = tmp_path / "heads.jsonl"
     process = _tee(out)
     _feed_live(
         process, [(0, b"HTTP/1.1 100 Continue\r\n\r\n" + CURL_HEAD), (0.05, EVENTS[0]), (0.05, EVENTS[1])]
@@ -106,15 +106,36 @@ def test_curl_i_heads_are_recorded_as_status_and_headers_and_passed_through(tmp_
 
 def test_a_body_shorter_than_content_length_is_recorded_as_a_break(tmp_path) -> None:
     head = b"HTTP/2 200\r\ncontent-type: text/event-stream\r\ncontent-length: 1000\r\n\r\n"
-    result = CliRunner().invoke(record_main, ["--out", str(tmp_path / "short.sse")], input=head + EVENTS[0])
+    result = CliRunner().invoke(record_main, ["--out", str(tmp_path / "short.jsonl")], input=head + EVENTS[0])
     assert result.exit_code == 0, result.output
-    exchange = load_fixture(tmp_path / "short.sse").exchanges[0]
+    exchange = load_fixture(tmp_path / "short.jsonl").exchanges[0]
     assert (exchange.body, exchange.end) == (EVENTS[0], End.RESET)
+
+
+def test_a_tee_into_a_file_named_sse_warns_in_one_line_and_still_records(tmp_path) -> None:
+    body = EVENTS[0] + EVENTS[1]
+    named_sse = tmp_path / "story.SSE"
+    result = subprocess.run(
+        [SSE_RECORD, "--out", str(named_sse)], input=body, capture_output=True, timeout=30, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == body  # the tee's copy is untouched by the warning
+    warnings = [line for line in result.stderr.decode().splitlines() if "warning" in line]
+    assert warnings == [
+        f"sse-record: warning: {named_sse} holds the recorded JSON Lines format, not a plain SSE body; "
+        "name it .jsonl"
+    ]
+    assert load_fixture(named_sse).exchanges[0].body == body
+    named_jsonl = tmp_path / "story.jsonl"
+    quiet = subprocess.run(
+        [SSE_RECORD, "--out", str(named_jsonl)], input=body, capture_output=True, timeout=30, check=False
+    )
+    assert quiet.returncode == 0 and b"warning" not in quiet.stderr, quiet.stderr
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_tee_keeps_what_came_as_a_break(tmp_path, sig: int) -> None:
-    out = tmp_path / "cut.sse"
+    out = tmp_path / "cut.jsonl"
     process = _tee(out)
     _feed_live(process, [(0, EVENTS[0]), (0.02, EVENTS[1])])
     process.send_signal(sig)
@@ -125,7 +146,7 @@ def test_an_interrupted_tee_keeps_what_came_as_a_break(tmp_path, sig: int) -> No
 
 
 def test_a_reader_that_leaves_does_not_stop_the_recording(tmp_path) -> None:
-    out = tmp_path / "head.sse"
+    out = tmp_path / "head.jsonl"
     body = b"".join(EVENTS) * 2000
     shell = f"printf '' | cat - {tmp_path / 'in'} | {SSE_RECORD} --out {out} | head -c 10 >/dev/null"
     (tmp_path / "in").write_bytes(body)
@@ -140,7 +161,7 @@ def test_curl_piped_into_the_tee(tmp_path, include: bool) -> None:
     # (a 0.2 s pause before event 3) flows.
     tee_is_live = threading.Event()
     script = Script([(0, EVENTS[0]), (0, EVENTS[1]), (0.2, EVENTS[2])], wait_for={1: tee_is_live})
-    out = tmp_path / "curl.sse"
+    out = tmp_path / "curl.jsonl"
     with Upstream(script) as up:
         flags = "-sNi" if include else "-sN"
         process = subprocess.Popen(
@@ -173,7 +194,7 @@ def test_without_a_pipe_on_stdin_sse_record_is_a_proxy(tmp_path) -> None:
     # stdin is /dev/null (a background job): proxy mode, with the Gemini host as the default upstream,
     # which is never contacted because no request is made.
     process = subprocess.Popen(
-        [SSE_RECORD, "--out", str(tmp_path / "p.sse")],
+        [SSE_RECORD, "--out", str(tmp_path / "p.jsonl")],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -183,7 +204,7 @@ def test_without_a_pipe_on_stdin_sse_record_is_a_proxy(tmp_path) -> None:
     process.terminate()
     _, err = process.communicate(timeout=10)
     assert process.returncode == 0, err
-    assert not (tmp_path / "p.sse").exists()
+    assert not (tmp_path / "p.jsonl").exists()
 
 
 # -- redaction while writing as it comes (issue 13, items 4 and 9) ---------------------------------------

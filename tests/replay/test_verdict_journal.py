@@ -98,7 +98,7 @@ def test_a_bad_script_over_http_is_a_400_naming_the_step() -> None:
     with ReplayServer(WYOMING, speed=0) as server:
         response = httpx.post(server.url + "/_sse/script", json=["ok", {"status": 503, "after": 2}])
         assert response.status_code == 400
-        assert "script step 1: unknown key 'after'" in response.json()["error"]["message"]
+        assert "script step 2: unknown key 'after'" in response.json()["error"]["message"]
         assert httpx.get(server.url + "/_sse/nothing").status_code == 404
         assert httpx.post(server.url + "/_sse/script", content=b"[").status_code == 400
 
@@ -132,7 +132,7 @@ def test_sse_replay_serve_with_a_script_file(tmp_path: pathlib.Path) -> None:
         check=False,
     )
     assert result.returncode == 1
-    assert b"bad.json: script step 0: unknown key 'stauts'" in result.stderr
+    assert b"bad.json: script step 1: unknown key 'stauts'" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 

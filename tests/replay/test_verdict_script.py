@@ -73,14 +73,14 @@ def test_disconnect_error_after_and_delay_steps() -> None:
 @pytest.mark.parametrize(
     ("steps", "message"),
     [
-        (["ok", {"status": 503, "retry_afterr": 1}], "script step 1: unknown key 'retry_afterr' (known: "),
-        (["ok", "ok", {"truncate": 3, "bogus": 1}], "script step 2: unknown keys 'bogus', 'truncate'"),
-        (["fine"], "script step 0: 'fine' is not a step"),
-        ([3], 'script step 0: expected "ok" or a dict, got int 3'),
-        ([{"status": 200}], "script step 0: fault status must be an HTTP error status (400..599), got 200"),
-        ([{"status": 503, "retry_after": 1}], 'script step 0: retry_after only goes with "status": 429'),
-        ([{"truncate_after": -1}], "script step 0: fault truncate_after must be a whole number >= 0"),
-        ([{"delay": "soon"}], "script step 0: "),
+        (["ok", {"status": 503, "retry_afterr": 1}], "script step 2: unknown key 'retry_afterr' (known: "),
+        (["ok", "ok", {"truncate": 3, "bogus": 1}], "script step 3: unknown keys 'bogus', 'truncate'"),
+        (["fine"], "script step 1: 'fine' is not a step"),
+        ([3], 'script step 1: expected "ok" or a dict, got int 3'),
+        ([{"status": 200}], "script step 1: fault status must be an HTTP error status (400..599), got 200"),
+        ([{"status": 503, "retry_after": 1}], 'script step 1: retry_after only goes with "status": 429'),
+        ([{"truncate_after": -1}], "script step 1: fault truncate_after must be a whole number >= 0"),
+        ([{"delay": "soon"}], "script step 1: "),
         ([], "a script needs at least one step"),
     ],
 )
@@ -92,6 +92,14 @@ def test_bad_steps_raise_a_replay_error_naming_the_step(steps: list, message: st
         server.script(*steps)
 
 
+def test_messages_count_steps_from_one_while_step_index_stays_the_list_index() -> None:
+    with pytest.raises(ReplayError, match=r"^script step 1: 'fine' is not a step"):
+        parse_steps(["fine", "ok"])
+    with pytest.raises(ReplayError, match=r"^script step 2: unknown key 'staus'"):
+        parse_steps(["ok", {"staus": 500}])
+    assert [s.index for s in parse_steps(["ok", {"status": 503}])] == [0, 1]
+
+
 def test_scripts_load_from_json_files_with_the_file_named_in_errors(tmp_path: pathlib.Path) -> None:
     good = tmp_path / "good.json"
     good.write_text(json.dumps([{"status": 429, "retry_after": 0.5}, "ok"]))
@@ -101,7 +109,7 @@ def test_scripts_load_from_json_files_with_the_file_named_in_errors(tmp_path: pa
     assert len(load_script(wrapped)) == 1
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(["ok", {"staus": 500}]))
-    with pytest.raises(ReplayError, match=r"bad\.json: script step 1: unknown key 'staus'"):
+    with pytest.raises(ReplayError, match=r"bad\.json: script step 2: unknown key 'staus'"):
         load_script(bad)
     (tmp_path / "broken.json").write_text("[ok")
     with pytest.raises(ReplayError, match=r"broken\.json: not JSON"):
