@@ -17,6 +17,7 @@ import pytest
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_parser.py"
 
 
+@pytest.mark.slow
 def test_quick_benchmark_exits_0_and_prints_a_table_per_corpus(tmp_path: Path) -> None:
     for peer in ("httpx_sse", "ld_eventsource", "sseclient"):
         pytest.importorskip(peer)

@@ -111,6 +111,7 @@ def test_missing_file_is_one_line_and_exit_1(command: str) -> None:
     assert err == "sse-toolkit: error: /nonexistent/x.sse: No such file or directory\n"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not EXE, reason="sse-toolkit console script not installed")
 def test_subprocess_curl_i_error_and_midstream_error() -> None:
     for name, line in [

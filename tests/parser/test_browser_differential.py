@@ -77,6 +77,7 @@ def chromium_run(
     return outcomes[: len(seeded)], outcomes[len(seeded) :]
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_chromium_and_the_parser_agree_on_seeded_streams_but_for_documented_deviations(
     chromium_run: tuple[list[Outcome], list[Outcome]],

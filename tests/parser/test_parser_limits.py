@@ -176,6 +176,7 @@ def test_one_mib_line_fed_one_byte_at_a_time_completes() -> None:
     assert events == [Event(data="x" * (1024 * 1024))]
 
 
+@pytest.mark.slow
 def test_an_unfinished_line_in_tiny_chunks_costs_about_its_own_size_in_memory() -> None:
     import tracemalloc
 

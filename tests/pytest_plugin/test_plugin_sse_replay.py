@@ -118,6 +118,7 @@ def test_no_state_leaks_between_tests(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=2)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("xdist") is None, reason="pytest-xdist is not installed")
 def test_safe_under_xdist(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(

@@ -185,6 +185,7 @@ def test_events_never_leave_before_their_recorded_time() -> None:
     assert statistics.median(lateness) < 0.05
 
 
+@pytest.mark.slow
 def test_the_server_benchmark_runs_end_to_end_and_every_stream_succeeds(tmp_path: pathlib.Path) -> None:
     """A smoke run of bench/bench_server.py (small numbers); its figures are printed, not asserted."""
     out = tmp_path / "bench.json"

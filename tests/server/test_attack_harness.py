@@ -9,9 +9,12 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_the_quick_attack_run_holds_on_every_attack(tmp_path: pathlib.Path) -> None:
     out = tmp_path / "attacks.json"
     run = subprocess.run(

@@ -9,9 +9,12 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 BENCH = pathlib.Path(__file__).resolve().parents[2] / "bench" / "bench_server.py"
 
 
+@pytest.mark.slow
 def test_the_tail_benchmark_runs_end_to_end(tmp_path: pathlib.Path) -> None:
     out = tmp_path / "tail.json"
     command = [sys.executable, str(BENCH), "--only", "tail", "--sequential", "200", "--tail-rounds", "1"]
