@@ -20,6 +20,7 @@ import orjson
 from .fixture._model import Exchange, Fixture
 from .fixture._pace import DEFAULT_PACE, iter_schedule
 from .gemini._errors import GeminiAPIError, GeminiError, PromptBlockedError, TruncatedStreamError
+from .gemini._format import BodyFormat, sniff_format
 from .gemini._stream import iter_responses
 from .parser._end import End
 from .parser._parser import EventParser
@@ -105,19 +106,21 @@ class TextPrinter:
 
 
 def _looks_like_gemini(exchange: Exchange) -> bool:
-    """True when the body's first bytes are a Gemini response: an SSE event or a JSON array/object whose
-    first object has a key only Gemini's responses carry. Reads at most the first 64 KiB."""
+    """True when the body's first bytes are a Gemini response: a JSON array or object, or an SSE event,
+    whose first object has a key only Gemini's responses carry. Reads at most the first 64 KiB."""
     head = bytearray()
     for chunk in exchange.chunks:
         head += chunk.data
         if len(head) >= _PEEK:
             break
-    text = bytes(head).lstrip()
-    if text.startswith((b"[", b"{")):
-        text = text.lstrip(b"[ \r\n\t")
-        return any(b'"' + key.encode() + b'"' in text[:4096] for key in _GEMINI_KEYS)
+    body = bytes(head)
+    framing = sniff_format(body, exchange.header("content-type"))
+    if framing in (BodyFormat.JSON_ARRAY, BodyFormat.JSON_OBJECT):
+        return any(b'"' + key.encode() + b'"' in body[:4096] for key in _GEMINI_KEYS)
+    if framing is not BodyFormat.SSE:
+        return False
     parser = EventParser()
-    events = parser.feed(bytes(head)) + (parser.close() if len(head) < _PEEK else [])
+    events = parser.feed(body) + (parser.close() if len(body) < _PEEK else [])
     for event in events[:1]:
         try:
             first = orjson.loads(event.data)
