@@ -10,6 +10,7 @@ pipelined requests parses as the whole stream does."""
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 import string
 import subprocess
@@ -552,3 +553,29 @@ def test_out_of_descriptors_new_clients_get_503_and_the_server_survives(tmp_path
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_pieces_due_at_once_reach_a_late_small_buffered_reader_whole_and_in_order() -> None:
+    """Pieces due at the same time leave together (one writev), so a socket that takes only part of them
+    cuts the write anywhere, inside a piece or between two: every byte and chunk boundary must still
+    arrive, in order, and the connection must serve the next request."""
+    rng = random.Random(5)
+    pieces = [bytes([65 + n % 26]) * rng.choice([1, 7, 40, 4096, 70_000]) for n in range(400)]
+
+    def many(request: ReplayRequest) -> Reply:
+        return Reply(200, [("Content-Type", "text/plain")], [(0.0, p) for p in pieces])
+
+    with LoopbackServer(_on("loop", many)) as server:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+        sock.settimeout(10)
+        sock.connect(("127.0.0.1", server.port))
+        with sock:
+            reader = Responses(sock)
+            for _ in range(2):
+                sock.sendall(_get("/many"))
+                time.sleep(0.2)  # the reader is late: the writes fill both socket buffers and are cut
+                response = reader.next()
+                assert response.status == 200
+                assert response.chunks == pieces
+        server.check()
