@@ -723,13 +723,14 @@ def capture_answer(port: int) -> tuple[bytes, bytes, list[bytes]]:
 
 
 def _answer_writes(head: bytes, chunks: list[bytes]) -> list[bytes]:
-    """The writes our server makes for one answer: the head with the first chunk, each chunk, the end."""
+    """The writes our server makes for one answer at ``--speed 0`` to a request alone in its loop turn:
+    one, the head and every chunk and the end together (one writev of the pieces due)."""
     framed = [b"%x\r\n%s\r\n" % (len(c), c) for c in chunks]
-    return [head + framed[0], *framed[1:], b"0\r\n\r\n"]
+    return [head + b"".join(framed) + b"0\r\n\r\n"]
 
 
 def floor_main(spec: str) -> None:
-    """The raw asyncio floor: answers every request with the captured bytes, one write per chunk as ours."""
+    """The raw asyncio floor: answers every request with the captured bytes, in the same writes as ours."""
     import gc
 
     loaded = json.loads(Path(spec).read_text())
@@ -907,6 +908,31 @@ def concurrent_streams(port: int, clients: int, size: int) -> float:
             sock.close()
             left -= 1
     return time.perf_counter() - start
+
+
+def concurrent_streams_httpx(port: int, clients: int, body: int) -> float:
+    """The same with ``httpx.AsyncClient`` (one client, ``clients`` connections, each stream read with
+    ``aiter_bytes`` as an application reads it): seconds until every stream was read to its end."""
+    import httpx
+
+    async def run() -> float:
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits) as http:
+
+            async def one() -> None:
+                got = 0
+                headers = {"Content-Type": "application/json", "Connection": "close"}
+                async with http.stream("POST", PATH, content=b"{}", headers=headers) as answer:
+                    async for data in answer.aiter_bytes():
+                        got += len(data)
+                if answer.status_code != 200 or got != body:
+                    raise SystemExit(f"a concurrent stream got {answer.status_code}, {got} bytes of {body}")
+
+            start = time.perf_counter()
+            await asyncio.gather(*(one() for _ in range(clients)))
+            return time.perf_counter() - start
+
+    return asyncio.run(run())
 
 
 def sequential_requests(
@@ -1100,7 +1126,10 @@ def run_tail(
         for r in range(rounds):
             for server in servers[r % len(servers) :] + servers[: r % len(servers)]:
                 cpu0 = server.cpu_ns()
-                wall = concurrent_streams(server.port, 200, size + len(close_head) - len(head))
+                if client == "httpx":
+                    wall = concurrent_streams_httpx(server.port, 200, sum(map(len, chunks)))
+                else:
+                    wall = concurrent_streams(server.port, 200, size + len(close_head) - len(head))
                 conc[server.name].append((wall, (server.cpu_ns() - cpu0) / 1e9))
                 cpu0 = server.cpu_ns()
                 start = time.perf_counter()
@@ -1154,11 +1183,13 @@ def run_tail(
                 else ""
             )
         )
-        passed = min(*ratio_rps, *ratio_conc) >= 0.9
+        by_wall = min(*ratio_rps, *ratio_conc) >= 0.9
+        by_cpu = min(*ratio_cpu, *ratio_conc_cpu) >= 0.9
         print(
             f"  target throughput >= 0.9x the floor: sequential requests/s {_span(ratio_rps)}x, by server "
             f"CPU per request {_span(ratio_cpu)}x; 200 concurrent streams by wall {_span(ratio_conc)}x, "
-            f"by server CPU {_span(ratio_conc_cpu)}x -> {'PASS' if passed else 'MISS'} (wall)"
+            f"by server CPU {_span(ratio_conc_cpu)}x -> {client} client's wall: "
+            f"{'PASS' if by_wall else 'MISS'}; server CPU: {'PASS' if by_cpu else 'MISS'}"
         )
         out_tail: dict[str, Any] = {
             "sequential": sequential,
@@ -1217,7 +1248,9 @@ def _tail_clients(ours: TailServer, floor: TailServer, clients: int, duration: f
     ratio_cpu = _ratios(cpu[floor.name], cpu[ours.name])
     print(
         f"  target throughput >= 0.9x the floor: {clients} clients, requests/s {_span(ratio)}x (slices), by "
-        f"server CPU per request {_span(ratio_cpu)}x -> {'PASS' if min(ratio) >= 0.9 else 'MISS'} (wall)"
+        f"server CPU per request {_span(ratio_cpu)}x -> raw clients' wall: "
+        f"{'PASS' if min(ratio) >= 0.9 else 'MISS'}; "
+        f"server CPU: {'PASS' if min(ratio_cpu) >= 0.9 else 'MISS'}"
     )
     out["ratio_rps"], out["ratio_cpu"] = ratio, ratio_cpu
     return out
@@ -1249,7 +1282,10 @@ def main() -> None:
         "--no-fill", action="store_true", help="tail: skip filling the journal and the log (smoke runs)"
     )
     parser.add_argument(
-        "--tail-client", choices=["raw", "httpx"], default="raw", help="tail: the sequential client (raw)"
+        "--tail-client",
+        choices=["raw", "httpx"],
+        default="raw",
+        help="tail: the client of the sequential and concurrent parts (raw)",
     )
     parser.add_argument("--serve-floor", metavar="SPEC", help=argparse.SUPPRESS)
     parser.add_argument("--serve-loop", metavar="SPEC", help=argparse.SUPPRESS)

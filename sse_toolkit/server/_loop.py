@@ -398,6 +398,7 @@ class _Loop:
         self.unflushed: list[_Conn] = []  # stepped, their pieces not yet written (see _BATCH)
         self.unflushed_since = 0.0
         self.flushing = False  # in _flush_all
+        self.alone = False  # the turn's only event is being handled (see _turn)
         self._order = itertools.count()
         self.handed_back: collections.deque[tuple[_Conn, Finish]] = collections.deque()
         self.lock = threading.Lock()  # guards ``handed_back`` and ``closed`` against the worker threads
@@ -444,6 +445,9 @@ class _Loop:
             self.quiet_wait = False
             if not events and not self._busy():
                 self._collect()  # quiet for _GC_QUIET, and nothing in progress that it could delay
+        # One request alone in this turn gives all its pieces due in its first step (one write); in a burst
+        # each takes one, so that every stream's first piece goes before any stream's second.
+        self.alone = len(events) == 1 and not self.ready and not self.unflushed
         for key, mask in events:
             conn = key.data
             if conn is None:
@@ -465,6 +469,7 @@ class _Loop:
                 except Exception as exc:
                     self._fail(conn, exc)
             self._flush_if_due()
+        self.alone = False
         if self.accept_paused and time.monotonic() >= self.accept_paused:
             self.accept_paused = 0.0
             self.selector.register(self.socket, selectors.EVENT_READ, None)
@@ -796,14 +801,14 @@ class _Loop:
     def _respond(self, conn: _Conn, reply: Reply, arrived: float) -> None:
         conn.state = _State.WAITING
         conn.writer = ReplyWriter(reply, arrived, conn.method, not conn.keep_alive, merge_head=True)
-        self._advance(conn)
+        self._advance(conn, _PIECES if self.alone else 1)
 
     def _advance(self, conn: _Conn, limit: int = 1) -> None:
         """Step the response: what is due now (up to ``limit`` body pieces) is queued for the next
         :meth:`_flush_all`; then the response waits for its next instant (a timer), or ends. A first step
-        and a timer's step take one piece, already read: at its instant only its write is left to do (a
-        burst of streams has first pieces due at once); a step right after a write takes every piece due
-        (_PIECES at most), since reading the next is then the work to do anyway."""
+        in a burst and a timer's step take one piece, already read: at its instant only its write is left
+        to do (a burst of streams has first pieces due at once); a step right after a write, or the first
+        step of a request alone in its turn, takes every piece due (_PIECES at most)."""
         writer = conn.writer
         assert writer is not None
         conn.timer = 0.0  # any timer entry left for it is stale from now on

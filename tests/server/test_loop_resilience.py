@@ -90,8 +90,10 @@ def _failing_body(pieces_before: int) -> Iterator[tuple[float | None, bytes]]:
 
 @pytest.fixture
 def inject(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Reading a request whose bytes hold EXPLODE-PARSE, and writing bytes that hold EXPLODE-WRITE, raise."""
+    """Reading a request whose bytes hold EXPLODE-PARSE, and writing bytes that hold EXPLODE-WRITE (with send,
+    sendall or a writev), raise."""
     feed, send, sendall = RequestReader.feed, socket.socket.send, socket.socket.sendall
+    sendmsg = socket.socket.sendmsg
 
     def exploding_feed(self: RequestReader, data: bytes) -> None:
         if b"EXPLODE-PARSE" in data:
@@ -103,6 +105,12 @@ def inject(monkeypatch: pytest.MonkeyPatch) -> None:
             raise RuntimeError("injected write failure")
         return send(self, data, *args)
 
+    def exploding_sendmsg(self: socket.socket, buffers: Any, *args: Any) -> int:
+        buffers = [bytes(b) for b in buffers]
+        if any(b"EXPLODE-WRITE" in b for b in buffers):
+            raise RuntimeError("injected write failure")
+        return sendmsg(self, buffers, *args)
+
     def exploding_sendall(self: socket.socket, data: Any, *args: Any) -> None:
         if b"EXPLODE-WRITE" in bytes(data):
             raise RuntimeError("injected write failure")
@@ -111,6 +119,7 @@ def inject(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(RequestReader, "feed", exploding_feed)
     monkeypatch.setattr(socket.socket, "send", exploding_send)
     monkeypatch.setattr(socket.socket, "sendall", exploding_sendall)
+    monkeypatch.setattr(socket.socket, "sendmsg", exploding_sendmsg)
 
 
 # (stage, request path, what the client gets on the loop path, on the thread path): a status when nothing
