@@ -6,9 +6,10 @@ timer heap holds the instant each waiting stream's next piece is due. Under a bu
 same instant nothing waits for the GIL or a thread switch: each request costs only its own parse, routing
 and write, one after another (a thread per connection spent far more switching between 100 threads; see
 bench/bench_server.py for the figures).
-  * each body piece of a :class:`Reply` is sent as ONE HTTP/1.1 chunk in ONE write (TCP_NODELAY is set, so
-    it leaves at once), at its own time offset after the request's first byte arrived (the kernel's receive
-    stamp, SO_TIMESTAMPNS, where there is one); the head goes in the same write as a first piece due at once;
+  * each body piece of a :class:`Reply` is sent as ONE HTTP/1.1 chunk (TCP_NODELAY is set, so it leaves at
+    once), at its own time offset after the request's first byte arrived (the kernel's receive stamp,
+    SO_TIMESTAMPNS, where there is one); pieces due at the same instant leave together in one writev, and
+    the head goes in the same write as a first piece due at once;
   * epoll waits in whole milliseconds, so the loop waits for the last fraction of one with a sleep: a piece
     leaves within tens of microseconds of its time when the loop is free; and it never waits longer than
     ``_MAX_WAIT`` at a time, so a piece due in a thousand years (or at infinity) is a timer like another
@@ -21,11 +22,13 @@ bench/bench_server.py for the figures).
     once the client has acknowledged every byte sent, since SO_LINGER 0 discards an unsent send queue;
   * a client that leaves mid-stream (EPIPE/ECONNRESET) ends that connection quietly, and the body iterable
     is closed (a fixture streamed from disk closes its file);
-  * pieces already due (all of them at ``--speed 0``) go out back to back in the turn they became due, each
-    still its own chunk and its own write: a response that has just written steps again at once, in
-    rounds of one step per response (see ``_Loop._flush_all``), rather than a loop turn (a select and a
-    wake-up of the client) per piece; a connection stays watched for input while it is answered until
-    some comes (no epoll change per request);
+  * pieces already due (all of them at ``--speed 0``) go out in the turn they became due, each still its own
+    chunk, in one writev per step: a request alone in its turn takes them all in its first step; under a
+    burst, a first step takes one piece, and a response that has just written steps again at once, in
+    rounds of one step per response (see ``_Loop._flush_all``), so that every stream's first piece goes
+    before any stream's second; never a loop turn (a select and a wake-up of the client) per piece; a
+    connection stays watched for input while it is answered until some comes (no epoll change per
+    request);
   * nothing stops the loop for long in a process that has served for hours: the cyclic garbage
     collector's full collections, which scan every object the process holds (the replay journal and the
     request log at their caps among them), are deferred while a server runs and run when the loop is
