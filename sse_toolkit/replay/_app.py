@@ -96,11 +96,8 @@ from ..gemini._wire import error_body
 from ..parser._exceptions import SSEUsageError
 from ..server._loop import ReplayError, ReplayRequest, Reply
 from ._catalog import (
-    COUNT,
     GEMINI_MODEL_PATH,
     MODELS_PREFIX,
-    STREAM,
-    UNARY,
     Api,
     Asked,
     Catalog,
@@ -313,7 +310,7 @@ class GeminiReplayApp:
     def serves_model(self, model: str, api: Api = Api.GEMINI) -> bool:
         """Whether a generation request for ``model`` would get a fixture (what ``GET models/{model}``
         answers 200 for)."""
-        return self.catalog.match(Asked(api, model, UNARY)) is not None
+        return self.catalog.match(Asked(api, model, RequestKind.UNARY)) is not None
 
     # -- entry point ---------------------------------------------------------------------------------
     def __call__(self, request: ReplayRequest) -> Reply:
@@ -417,7 +414,7 @@ class GeminiReplayApp:
         if isinstance(picked, Answer):
             return picked
         served, faults = picked
-        answer = self._unary(served, call.match["method"])
+        answer = self._unary(served, RequestKind.of_method(call.match["method"]))
         answer.reply.head_t = (answer.reply.head_t or 0.0) + faults.latency
         return answer
 
@@ -437,8 +434,8 @@ class GeminiReplayApp:
         call.entry.model = chat.model
         if chat.stream:
             call.entry.kind = RequestKind.STREAM
-        method = STREAM if chat.stream else UNARY
-        picked = self._pick(call, Asked(Api.OPENAI, chat.model, method, call.request.body, chat.gemini))
+        kind = RequestKind.STREAM if chat.stream else RequestKind.UNARY
+        picked = self._pick(call, Asked(Api.OPENAI, chat.model, kind, call.request.body, chat.gemini))
         if isinstance(picked, Answer):
             return picked
         served, faults = picked
@@ -512,7 +509,9 @@ class GeminiReplayApp:
 
     # -- answers -------------------------------------------------------------------------------------
     def _asked(self, call: Call) -> Asked:
-        return Asked(Api.GEMINI, call.match["model"], call.match["method"], call.request.body)
+        return Asked(
+            Api.GEMINI, call.match["model"], RequestKind.of_method(call.match["method"]), call.request.body
+        )
 
     def _pick(self, call: Call, asked: Asked) -> tuple[ServedExchange, Faults] | Answer:
         """The exchange and faults for a model request, or the answer when it gets no fixture (404) or a
@@ -568,13 +567,13 @@ class GeminiReplayApp:
         head_t = served.head_t + faults.latency or None
         return Answer(Reply(exchange.status, headers, form.pieces, end=form.end, head_t=head_t), form)
 
-    def _unary(self, served: ServedExchange, method: str) -> Answer:
+    def _unary(self, served: ServedExchange, kind: RequestKind) -> Answer:
         exchange = served.exchange
-        if exchange.status != 200 or served.recorded_method == method:
+        if exchange.status != 200 or served.recorded_kind is kind:
             body = exchange.body
             reply = Reply(exchange.status, served.headers_for(JSON_HEADERS), [(0.0, body)], stream=False)
             return Answer(reply, whole_body(body))
-        answer = served.unary(method)
+        answer = served.unary(kind)
         if answer.problem is not None:
             raise ReplayError(answer.problem)
         return _json_answer(answer.status, answer.body)
@@ -691,9 +690,14 @@ ROUTES: tuple[Route, ...] = (
     Route(_ANY, _MODELS_PATH, RequestKind.MODELS, GeminiReplayApp.models_list),
     Route(_GET, _MODEL_PATH, RequestKind.MODELS, GeminiReplayApp.model_info),
     Route(_ANY, _MODEL_PATH, RequestKind.MODELS, GeminiReplayApp.not_replayed),
-    Route(_ANY, _method(STREAM), RequestKind.STREAM, GeminiReplayApp.stream),
-    Route(_ANY, _method(UNARY), RequestKind.UNARY, GeminiReplayApp.unary),
-    Route(_ANY, _method(COUNT), RequestKind.COUNT, GeminiReplayApp.unary),
+    *(
+        Route(_ANY, _method(kind.method), kind, handler)
+        for kind, handler in (
+            (RequestKind.STREAM, GeminiReplayApp.stream),
+            (RequestKind.UNARY, GeminiReplayApp.unary),
+            (RequestKind.COUNT, GeminiReplayApp.unary),
+        )
+    ),
     Route(_ANY, _method("[A-Za-z]+"), RequestKind.OTHER, GeminiReplayApp.not_replayed),
     # The OpenAI-compatible endpoint; a chat request is journaled as ``stream`` when its body asks.
     Route(_ANY, _openai("chat/completions"), RequestKind.UNARY, GeminiReplayApp.chat, Api.OPENAI),

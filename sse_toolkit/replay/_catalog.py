@@ -60,13 +60,11 @@ from ._openai import (
     parse_openai_path,
     request_key,
 )
+from ._verdict import RequestKind
 
 __all__ = [
-    "COUNT",
     "GEMINI_MODEL_PATH",
     "MODELS_PREFIX",
-    "STREAM",
-    "UNARY",
     "Api",
     "Asked",
     "Catalog",
@@ -88,7 +86,6 @@ class _Scripted(Protocol):
     def to_fixture(self) -> Fixture: ...
 
 
-STREAM, UNARY, COUNT = "streamGenerateContent", "generateContent", "countTokens"
 _VERSION = r"v\d+(?:alpha|beta)?\d*"  # v1, v1beta, v1beta1, v1alpha ...
 # What comes before ``/models/{model}`` on a model path: the API version (left out by clients given the bare
 # server URL as a base, such as litellm's ``api_base``), then for Vertex AI the publisher, after a project
@@ -159,16 +156,16 @@ def _keys(gemini: Any) -> tuple[bytes | None, bytes | None]:
 
 class Asked:
     """What a model request asks, as matching compares it with the recorded requests: its ``api``,
-    ``model`` and ``method`` (``STREAM``, ``UNARY`` or ``COUNT``), its ``body`` as sent, and (worked out on
+    ``model`` and ``kind`` (``STREAM``, ``UNARY`` or ``COUNT``), its ``body`` as sent, and (worked out on
     first use) that body as JSON and its conversation keys. ``gemini``: the same request in Gemini's shape,
     when the caller has it already (a chat request)."""
 
     def __init__(
-        self, api: Api, model: str, method: str, body: bytes = b"", gemini: dict[str, Any] | None = None
+        self, api: Api, model: str, kind: RequestKind, body: bytes = b"", gemini: dict[str, Any] | None = None
     ) -> None:
         self.api = api
         self.model = model
-        self.method = method
+        self.kind = kind
         self.body = body
         self._gemini = gemini
 
@@ -225,7 +222,7 @@ class ServedExchange:
         self.recorded_body = request.body if request is not None else b""
         self.recorded_doc = _json_or_not(self.recorded_body) if self.recorded_body else _NOT_JSON
         self.recorded_model: str | None = None
-        self.recorded_method: str | None = None
+        self.recorded_kind: RequestKind | None = None
         self.recorded_keys: tuple[bytes | None, bytes | None] = (None, None)
         self.api: Api | None = None  # None: a generic SSE exchange
         if request is not None:
@@ -251,7 +248,8 @@ class ServedExchange:
         target = gemini_target(path)
         if target is not None:
             self.api = Api.GEMINI
-            self.recorded_model, self.recorded_method = target
+            self.recorded_model, method = target
+            self.recorded_kind = RequestKind.of_method(method) if method else None
             self.recorded_keys = _keys(self.recorded_doc)
             return
         route = parse_openai_path(path)
@@ -260,7 +258,7 @@ class ServedExchange:
             self.api = Api.OPENAI
             if isinstance(doc.get("model"), str):
                 self.recorded_model = bare_model(doc["model"])
-            self.recorded_method = STREAM if doc.get("stream") is True else UNARY
+            self.recorded_kind = RequestKind.STREAM if doc.get("stream") is True else RequestKind.UNARY
             try:
                 self.recorded_keys = _keys(gemini_request(doc))
             except ChatRequestError:
@@ -316,14 +314,15 @@ class ServedExchange:
         pieces = _split(body, self.format)
         return reframe(decode(pieces, self.format), pieces, plan, other, self.exchange.end)
 
-    def unary(self, method: str) -> UnaryAnswer:
-        """The ``:countTokens`` (``method == COUNT``) or ``:generateContent`` answer."""
-        answer = self._count if method == COUNT else self._unary
+    def unary(self, kind: RequestKind) -> UnaryAnswer:
+        """The ``:countTokens`` (``RequestKind.COUNT``) or ``:generateContent`` answer."""
+        count = kind is RequestKind.COUNT
+        answer = self._count if count else self._unary
         if answer is not None:
             return answer
         body = self.exchange.body  # streamed from disk: read whole
         decoded = decode(_split(body, self.format), self.format)
-        return count_tokens(decoded) if method == COUNT else merged_answer(decoded, body)
+        return count_tokens(decoded) if count else merged_answer(decoded, body)
 
     def objects(self) -> list[dict[str, Any]]:
         """The JSON objects the body carries, in order (response objects, or ``chat.completion`` ones)."""
@@ -471,7 +470,7 @@ class Catalog:
                 value += 4
             if turns is not None and turns == served.recorded_keys[1]:
                 value += 2
-            return value + (served.recorded_method == asked.method)
+            return value + (served.recorded_kind == asked.kind)
 
         def rank(entry: CatalogEntry) -> tuple[int, bool, bool]:
             best = max((score(s) for s in entry.served if s.recorded_request), default=0)

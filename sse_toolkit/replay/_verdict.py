@@ -95,7 +95,8 @@ class Outcome(_Words):
 
 
 class RequestKind(_Words):
-    """Which endpoint a request asked for (``JournalEntry.kind``)."""
+    """Which endpoint a request asked for (``JournalEntry.kind``), and what a recorded request asked (the
+    catalog matches requests by it). The three the app answers itself have a Gemini method name."""
 
     STREAM = "stream"  # :streamGenerateContent
     UNARY = "unary"  # :generateContent
@@ -103,6 +104,27 @@ class RequestKind(_Words):
     MODELS = "models"  # the model list, or one model
     SSE = "sse"  # a generic SSE path
     OTHER = "other"  # another Gemini method (answered 404)
+
+    @property
+    def method(self) -> str:
+        """The Gemini method name (``streamGenerateContent`` ...); only STREAM, UNARY and COUNT have one."""
+        try:
+            return _METHODS[self]
+        except KeyError:
+            raise ValueError(f"{self!r} names no Gemini method") from None
+
+    @classmethod
+    def of_method(cls, method: str) -> RequestKind:
+        """The kind of the Gemini method name ``method``; ``OTHER`` for any method the app does not answer."""
+        return _KINDS.get(method, cls.OTHER)
+
+
+_METHODS = {
+    RequestKind.STREAM: "streamGenerateContent",
+    RequestKind.UNARY: "generateContent",
+    RequestKind.COUNT: "countTokens",
+}
+_KINDS = {method: kind for kind, method in _METHODS.items()}
 
 
 class Severity(_Words):

@@ -104,3 +104,13 @@ def test_the_journal_files_each_request_under_its_routes_kind_and_model() -> Non
         (RequestKind.UNARY, "gemini-2.0-flash", 204),
         (RequestKind.SSE, None, 200),  # the only fixture is served on any other path
     ]
+
+
+def test_one_request_kind_names_each_gemini_method_and_every_other_method_is_other() -> None:
+    """The journal's kind and the catalog's matching use one enum; the Gemini method names map both ways."""
+    for kind in (RequestKind.STREAM, RequestKind.UNARY, RequestKind.COUNT):
+        assert RequestKind.of_method(kind.method) is kind
+    assert RequestKind.STREAM.method == "streamGenerateContent"
+    assert RequestKind.of_method("embedContent") is RequestKind.OTHER
+    with pytest.raises(ValueError, match="names no Gemini method"):
+        RequestKind.MODELS.method  # noqa: B018
