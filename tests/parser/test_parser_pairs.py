@@ -1,0 +1,184 @@
+"""Tests: the parser's pairs path (``EventParser._pairs``), for chunks of `data: value` + blank line pairs.
+
+That path splits a chunk at "<line end><line end>data: " and checks the pieces for stray line ends instead
+of splitting every line, so these properties build streams that are nearly such pairs, with everything that
+must make the path step aside or carry state correctly: the three line ends, mixed within a stream and
+within one separator, a CR or LF inside a value, `data:` without the space or with two, `id:`, `event:`,
+`retry:` and comment lines, extra blank lines, a BOM, multi-byte and invalid UTF-8, ASCII-only and
+non-ASCII values, and chunk cuts anywhere (inside a separator, after a chunk's final CR, inside the prefix).
+Every chunking must give exactly what feeding the stream whole, feeding it one byte at a time and the
+independent reference give.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import Any
+
+import pytest
+from _chunking import feed_chunks, feed_until_error
+from _reference import reference_parse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sse_toolkit import EventParser
+
+_SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+_EOLS = [b"\r\n", b"\n", b"\r"]
+# Value characters: ASCII (JSON-like), every UTF-8 length, a colon and spaces; never a line end here.
+_VALUE_CHARS = st.sampled_from(
+    ["a", "{", '"', ":", " ", "0", "\u00e9", "\u0142", "\u20ac", "\u6771", "\U0001f642", "\ufeff", "\0"]
+)
+_ASCII_CHARS = st.sampled_from(["a", "{", '"', ":", " ", "0", "}", ","])
+_STRAY = [b"\r", b"\n", b"\r\n"]
+_INVALID = [b"\xff", b"\x80", b"\xe2\x82", b"\xf0\x9f\x98", b"\xed\xa0\x80"]
+_ODD_LINES = [
+    b"id: 7",
+    b"id: \x00",
+    b"event: update",
+    b"retry: 1500",
+    b": keep-alive",
+    b"",
+    b"data:tight",
+    b"data:  two spaces",
+    b"data",
+    b"dat",
+    b"foo: bar",
+]
+
+
+@st.composite
+def _value(draw: st.DrawFn, ascii_only: bool) -> bytes:
+    chars = _ASCII_CHARS if ascii_only else st.one_of(_VALUE_CHARS, _ASCII_CHARS)
+    raw = "".join(draw(st.lists(chars, max_size=30))).encode()
+    roll = draw(st.integers(0, 19))
+    if roll == 0:  # a stray line end inside the value: the line ends there
+        at = draw(st.integers(0, len(raw)))
+        raw = raw[:at] + draw(st.sampled_from(_STRAY)) + raw[at:]
+    elif roll == 1 and not ascii_only:  # invalid UTF-8, or a sequence the line end cuts short
+        at = draw(st.integers(0, len(raw)))
+        raw = raw[:at] + draw(st.sampled_from(_INVALID)) + raw[at:]
+    return raw
+
+
+@st.composite
+def pair_streams(draw: st.DrawFn) -> bytes:
+    """`data: value` + blank line pairs, nearly always with one line end, with odd lines now and then."""
+    ascii_only = draw(st.booleans())
+    eol = draw(st.sampled_from(_EOLS))
+    parts = [b"\xef\xbb\xbf"] if draw(st.integers(0, 5)) == 0 else []
+    if draw(st.integers(0, 4)) == 0:  # start inside a block: an id or an event type already read
+        parts.append(draw(st.sampled_from([b"id: first", b"event: first", b"retry: 9"])) + eol)
+    for _ in range(draw(st.integers(0, 14))):
+        roll = draw(st.integers(0, 29))
+        if roll == 0:
+            parts.append(draw(st.sampled_from(_ODD_LINES)) + draw(st.sampled_from(_EOLS)))
+            continue
+        # Mostly the stream's own line end; sometimes another one for the line, the blank line, or both.
+        line_end = eol if roll > 2 else draw(st.sampled_from(_EOLS))
+        blank_end = eol if roll != 2 else draw(st.sampled_from(_EOLS))
+        parts.append(b"data: " + draw(_value(ascii_only)) + line_end + blank_end)
+    ending = draw(st.integers(0, 4))
+    if ending == 1:  # an unfinished last line
+        parts.append(b"data: " + draw(_value(ascii_only)))
+    elif ending == 2:  # a data line whose blank line never comes
+        parts.append(b"data: " + draw(_value(ascii_only)) + eol)
+    return b"".join(parts)
+
+
+@st.composite
+def cuts(draw: st.DrawFn, data: bytes) -> list[bytes]:
+    """``data`` cut at hypothesis-chosen places (empty chunks possible), sometimes also right after every CR
+    (where a CRLF's LF must not end a second line) or every LF."""
+    points = draw(st.lists(st.integers(0, len(data)), max_size=10))
+    after = draw(st.sampled_from([None, None, 13, 10]))
+    if after is not None:
+        points += [index + 1 for index, byte in enumerate(data) if byte == after]
+    points.sort()
+    return [data[a:b] for a, b in pairwise([0, *points, len(data)])]
+
+
+@_SETTINGS
+@given(st.data())
+def test_pair_streams_give_the_same_result_in_every_chunking(data: st.DataObject) -> None:
+    stream = data.draw(pair_streams(), label="stream")
+    chunks = data.draw(cuts(stream), label="chunks")
+    whole = feed_chunks([stream])
+    assert feed_chunks(chunks) == whole
+    assert feed_chunks([stream[i : i + 1] for i in range(len(stream))]) == whole
+    assert tuple(whole) == reference_parse(stream)
+
+
+@_SETTINGS
+@given(st.data())
+def test_pair_streams_near_the_size_limit_fail_or_pass_the_same_in_every_chunking(
+    data: st.DataObject,
+) -> None:
+    stream = data.draw(pair_streams(), label="stream")
+    chunks = data.draw(cuts(stream), label="chunks")
+    limit = data.draw(st.integers(1, 80), label="max_event_size")
+    events, exc, parser = feed_until_error(chunks, limit)
+    whole_events, whole_exc, whole_parser = feed_until_error([stream], limit)
+    assert events == whole_events
+    assert (exc is None, exc and exc.offset) == (whole_exc is None, whole_exc and whole_exc.offset)
+    if exc is None:
+        assert (parser.last_event_id, parser.retry) == (whole_parser.last_event_id, whole_parser.retry)
+
+
+# -- the path is taken where it should be (so that the properties above exercise it) -------------------------
+
+
+class _Counting(EventParser):
+    """Counts the chunks the pairs path decoded (returned events for)."""
+
+    __slots__ = ("taken",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.taken = 0
+
+    def _pairs(self, *args: Any) -> Any:
+        events = super()._pairs(*args)
+        self.taken += events is not None
+        return events
+
+
+@pytest.mark.parametrize("eol", [b"\r\n", b"\n", b"\r"])
+@pytest.mark.parametrize("text", ['ascii {"a": 1}', "zaż\u00f3łć \u6771\u4eac \U0001f642"])
+def test_the_pairs_path_decodes_nearly_every_chunk_of_a_pairs_stream(eol: bytes, text: str) -> None:
+    stream = b"".join(b"data: " + f"{i} {text}".encode() + eol + eol for i in range(400))
+    chunks = [stream[i : i + 97] for i in range(0, len(stream), 97)]
+    parser = _Counting()
+    events = [event for chunk in chunks for event in parser.feed(chunk)]
+    assert [event.data for event in events] == [f"{i} {text}" for i in range(400)]
+    # The chunks cut inside a separator, or right after a data line, take the other paths.
+    assert parser.taken >= len(chunks) * 2 // 3
+
+
+def test_the_pairs_path_carries_the_cr_that_ends_a_chunk() -> None:
+    # The chunk ends with the blank line's CR: an LF that starts the next chunk ends no line.
+    parser = _Counting()
+    assert [event.data for event in parser.feed(b"data: a\r\rdata: b\r\r")] == ["a", "b"]
+    assert parser.taken == 1
+    assert [event.data for event in parser.feed(b"\ndata: c\r\r")] == ["c"]
+    assert parser.taken == 2
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        b"data: a\r\n\r\ndata: b\nc\r\n\r\n",  # a lone LF inside a value ends its line
+        b"data: a\r\n\r\ndata: b\rc\r\n\r\n",  # and so does a lone CR
+        b"data: a\n\ndata: b\r\n\n",  # a CRLF in an LF stream
+        b"data: a\r\n\r\ndata:b\r\n\r\n",  # no space after the colon
+        b"data: a\r\n\r\nid: 2\r\ndata: b\r\n\r\n",
+        b"data: a\r\n\r\n\r\ndata: b\r\n\r\n",  # an extra blank line
+        b"data: a\r\n\r\ndata: b\r\n",  # the last blank line has not come
+        b"data: \xe2\x82\r\n\r\ndata: \xff\r\n\r\n",  # invalid UTF-8: U+FFFD
+    ],
+)
+def test_streams_that_are_almost_pairs_give_the_reference_result_in_every_chunking(stream: bytes) -> None:
+    expected = reference_parse(stream)
+    for cut in range(len(stream) + 1):
+        assert tuple(feed_chunks([stream[:cut], stream[cut:]])) == expected, cut
