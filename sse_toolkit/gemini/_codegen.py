@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ._message import Message
+from ._message import Message, lazy_slots
 
 __all__ = ["register"]
 
@@ -51,7 +51,11 @@ def _check_keys(specs: list[Any], var: str, pad: str, namespace: dict[str, Any],
     value, item = f"v{depth}", f"x{depth}"
     lines = []
     for key, is_list, item_cls, _ in specs:
-        lines += [f"{pad}{value} = {var}.get({key!r})", f"{pad}if {value} is not None:"]
+        # "in" and a subscript are plain bytecodes, cheaper than a call to get.
+        lines += [
+            f"{pad}{value} = {var}[{key!r}] if {key!r} in {var} else None",
+            f"{pad}if {value} is not None:",
+        ]
         if is_list:
             lines += [
                 f"{pad}    if type({value}) is not list: not_a_list({key!r}, {value})",
@@ -76,8 +80,8 @@ def register(cls: type[Message], common: tuple[str, ...] = (), **nested: Any) ->
 
     - ``from_dict``: builds the whole tree.
     - ``_lazy_from_dict``: checks the types of the whole tree, builds this object and its single nested
-      objects (their own lazy decoders), and leaves the lists of objects to ``__getattr__``.
-    - ``_lazy_build``: the same for a dict already checked (what ``__getattr__`` uses), with no checks.
+      objects (their own lazy decoders), and leaves the lists of objects unset (``_LazySlot``).
+    - ``_lazy_build``: the same for a dict already checked (what ``_LazySlot`` uses), with no checks.
     """
     known = set()
     out = []
@@ -116,16 +120,16 @@ def register(cls: type[Message], common: tuple[str, ...] = (), **nested: Any) ->
         checked.append(f"    v = d[{key!r}] if {key!r} in d else None")
         if isinstance(kind_of, list):
             # Lists (candidates, parts, token details, ...) hold the bulk: built on first access. A key that
-            # is absent is None at once: no __getattr__ round trip for it.
+            # is absent is None at once: no _LazySlot round trip for it.
             out.append((f.name, key, 2))
             lazy[f.name] = (key, item_cls._lazy_build)
             eager.append(
-                f"    obj.{f.name} = None if v is None else [d_{f.name}(x) for x in v] if type(v) is list "
-                f"else not_a_list({key!r}, v)"
+                f"    obj._set_{f.name} = None if v is None else [d_{f.name}(x) for x in v] "
+                f"if type(v) is list else not_a_list({key!r}, v)"
             )
-            build.append(f"    if v is None: obj.{f.name} = None")
+            build.append(f"    if v is None: obj._set_{f.name} = None")
             checked += [
-                f"    if v is None: obj.{f.name} = None",
+                f"    if v is None: obj._set_{f.name} = None",
                 "    else:",
                 f"        if type(v) is not list: not_a_list({key!r}, v)",
                 "        for x0 in v:",
@@ -134,7 +138,7 @@ def register(cls: type[Message], common: tuple[str, ...] = (), **nested: Any) ->
             ]
         else:
             # A single object (usage, content, a function call) is built at once, its own lists lazily:
-            # cheaper than the __getattr__ round trip when it is read, as usage and content nearly always are.
+            # cheaper than the _LazySlot round trip when it is read, as usage and content nearly always are.
             out.append((f.name, key, 1))
             eager.append(f"    obj.{f.name} = None if v is None else d_{f.name}(v)")
             build.append(f"    obj.{f.name} = None if v is None else b_{f.name}(v)")
@@ -145,15 +149,21 @@ def register(cls: type[Message], common: tuple[str, ...] = (), **nested: Any) ->
     cls._NESTED = tuple(nested_keys)  # type: ignore[attr-defined]
     namespace["known"] = frozenset(known)
     namespace["issuperset"] = namespace["known"].issuperset
+    prefix = "_set_" if lazy else ""
     tail = [
-        "    obj.extra = None if issuperset(d) else {k: v for k, v in d.items() if k not in known}",
-        "    obj._order = tuple(d)",
+        f"    obj.{prefix}extra = None if issuperset(d) else "
+        "{k: v for k, v in d.items() if k not in known}",
+        f"    obj.{prefix}_order = tuple(d)",
     ]
     eager += [*tail, "    obj._raw = None", "    return obj"]
     # An object that keeps its dict (it has lists) makes ``extra`` and ``_order`` from it when they are read.
     lazy_tail = ["    obj._raw = d"] if lazy else [*tail, "    obj._raw = None"]
     build += [*lazy_tail, "    return obj"]
     checked += [*lazy_tail, "    return obj"]
+    if lazy:
+        # The slots an object decoded lazily may leave unset read through a descriptor that makes them; the
+        # decoders set them as ``_set_<name>``, the plain slot (_message.py).
+        lazy_slots(cls, ("extra", "_order", *lazy))
     exec("\n".join(eager + build + checked), namespace)
     cls._OUT = tuple(out)
     cls._LAZY = lazy

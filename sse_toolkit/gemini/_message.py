@@ -7,8 +7,9 @@ on it).
 
 An object decoded lazily (``_lazy_from_dict``, what the stream decoder uses on the dicts orjson just made for
 it) keeps that dict in ``_raw`` and leaves its lists of objects (candidates, parts, token details, ...) as
-unset slots, which ``__getattr__`` builds from the kept dict on first access and caches; a list built is
-marked ``BUILT`` in the dict. Equality, repr, ``to_dict``, copy and pickle read attributes, so they see the
+unset slots, which are built from the kept dict on first access and cached; a list built is
+marked ``BUILT`` in the dict (those slots are ``_LazySlot`` descriptors). Equality, repr, ``to_dict``,
+copy and pickle read attributes, so they see the
 same values either way. The decoders themselves are generated per class by ``register`` (_codegen.py).
 """
 
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-__all__ = ["BUILT", "Message", "clear_raw_on_assign"]
+__all__ = ["BUILT", "Message", "clear_raw_on_assign", "lazy_slots"]
 
 _M = TypeVar("_M", bound="Message")
 # Marks a list in a lazily decoded object's kept dict as built (its slot holds the objects now).
@@ -44,29 +45,6 @@ class Message:
     _LAZY: ClassVar[dict[str, tuple[str, Callable[[dict[str, Any]], Any]]]] = {}
     _KNOWN: ClassVar[frozenset[str]] = frozenset()
     _FIELDS: ClassVar[tuple[str, ...]] = ()
-
-    def __getattr__(self, name: str) -> Any:
-        # Only called for a slot that is not set: in a lazily decoded object, a list of objects, ``extra``
-        # or ``_order``, made now from the kept dict and cached in the slot.
-        raw = self._raw if name != "_raw" else None  # an object not set up yet (copy, pickle) has no _raw
-        if raw is None:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        if name == "_order":
-            value: Any = tuple(raw)
-        elif name == "extra":
-            known = self._KNOWN
-            value = None if known.issuperset(raw) else {k: v for k, v in raw.items() if k not in known}
-        else:
-            spec = self._LAZY.get(name)
-            if spec is None or raw.get(spec[0]) is BUILT:
-                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-            key, build = spec
-            value = raw.get(key)
-            if value is not None:
-                raw[key] = BUILT
-                value = [build(item) for item in value]
-        object.__setattr__(self, name, value)
-        return value
 
     def __getstate__(self) -> tuple[None, dict[str, Any]]:
         # copy and pickle: build what is still lazy, so that no two objects share the kept dict.
@@ -111,6 +89,74 @@ class Message:
             ordered.update(out)
             out = ordered
         return out
+
+
+def _unset(obj: Message, name: str) -> Any:
+    """The value of slot ``name``, unset in ``obj``: in a lazily decoded object, a list of objects, ``extra``
+    or ``_order``, made now from the kept dict and cached in the slot; else the usual AttributeError."""
+    try:
+        raw = obj._raw  # an object not set up yet (copy, pickle) has no _raw
+    except AttributeError:
+        raw = None
+    if raw is None:
+        raise AttributeError(f"{type(obj).__name__!r} object has no attribute {name!r}")
+    if name == "_order":
+        value: Any = tuple(raw)
+    elif name == "extra":
+        known = obj._KNOWN
+        value = None if known.issuperset(raw) else {k: v for k, v in raw.items() if k not in known}
+    else:
+        spec = obj._LAZY.get(name)
+        if spec is None or raw.get(spec[0]) is BUILT:
+            raise AttributeError(f"{type(obj).__name__!r} object has no attribute {name!r}")
+        key, build = spec
+        value = raw.get(key)
+        if value is not None:
+            raw[key] = BUILT
+            value = [build(item) for item in value]
+    object.__setattr__(obj, name, value)
+    return value
+
+
+class _LazySlot:
+    """A slot that a lazily decoded object may leave unset (see the module docstring): read, an unset one is
+    made by ``_unset``. Only these slots have a Python-level ``__get__``: a ``__getattr__`` on ``Message``
+    would make every attribute read of every object go through CPython's slower hook (~5x a slot read)."""
+
+    __slots__ = ("name", "slot")
+
+    def __init__(self, slot: Any, name: str) -> None:
+        self.slot = slot
+        self.name = name
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        try:
+            return self.slot.__get__(obj, owner)
+        except AttributeError:
+            return _unset(obj, self.name)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        self.slot.__set__(obj, value)
+
+    def __delete__(self, obj: Any) -> None:
+        self.slot.__delete__(obj)
+
+
+def lazy_slots(cls: type[Message], names: Any) -> None:
+    """Make the slots ``names`` of ``cls`` ``_LazySlot``s in ``cls`` (inherited ones too, for ``cls`` only).
+
+    Each plain slot descriptor stays reachable as ``_set_<name>``, for the decoders: a store through it is
+    a plain slot store at C speed (CPython specializes it by the descriptor, whatever its name), where one
+    through ``_LazySlot.__set__`` would be a Python call.
+    """
+    for name in names:
+        slot = next(klass.__dict__[name] for klass in cls.__mro__ if name in klass.__dict__)
+        if isinstance(slot, _LazySlot):
+            slot = slot.slot
+        setattr(cls, name, _LazySlot(slot, name))
+        setattr(cls, f"_set_{name}", slot)
 
 
 class _ClearsRaw:
