@@ -157,12 +157,13 @@ class JSONArrayScanner:
             token = match.group()
             first = token[0]
             if first == 0x22:  # a string
+                if depth == 0:  # no string belongs between objects, ended or not: the same error in any split
+                    self._check_gap(pos, match.start())
+                    self._pos = pos
+                    raise self._error("unexpected JSON string", match.start())
                 if len(token) == 1 or token[-1] != 0x22 or (match.end() == len(buf) and _unfinished(token)):
                     pos = match.start()  # it has not ended yet: wait for more bytes
                     break
-                if depth == 0:
-                    self._pos = pos
-                    raise self._error("unexpected JSON string", match.start())
                 pos = match.end()
                 continue
             if depth:

@@ -213,6 +213,11 @@ def test_each_element_comes_out_as_soon_as_its_closing_brace_arrives() -> None:
         (b'[{"a": 1}, "s"]', "unexpected JSON string at body offset 11", 11, 1),
         (b'[{"a": 1}, [1]]', "unexpected '[' at body offset 11", 11, 1),
         (b'[{"a": 1}] trailing', "unexpected bytes at body offset 11 (after the array)", 11, 1),
+        # A string token after stray bytes: the bytes are reported first, whole or split (found by fuzzing:
+        # whole, the unfinished string waited for more input and the stray byte went unchecked).
+        (b'[{"a": 1}]O"', "unexpected bytes at body offset 10 (after the array)", 10, 1),
+        (b'[{"a": 1}, x"s"]', "unexpected bytes at body offset 11", 11, 1),
+        (b'[{"a": 1}] "', "unexpected JSON string at body offset 11 (after the array)", 11, 1),
         (b'[{"a": 1}, {"b": tru}]', "JSON object at body offset 11 is not valid JSON", 11, 1),
         (b'[{"a": 1}, {"b": [2', "input ends inside a JSON object that starts at body offset 11", 11, 1),
         (b"  ", "input ends before the JSON array starts", 2, 0),
