@@ -448,8 +448,9 @@ class _Loop:
             self.quiet_wait = False
             if not events and not self._busy():
                 self._collect()  # quiet for _GC_QUIET, and nothing in progress that it could delay
-        # One request alone in this turn gives all its pieces due in its first step (one write); in a burst
-        # each takes one, so that every stream's first piece goes before any stream's second.
+        # A request on a kept-alive connection alone in this turn gives all its pieces due in its first step
+        # (one write); in a burst (and on new connections: see _accept) each takes one, so that every
+        # stream's first piece goes before any stream's second.
         self.alone = len(events) == 1 and not self.ready and not self.unflushed
         for key, mask in events:
             conn = key.data
@@ -628,6 +629,7 @@ class _Loop:
     # -- accepting and reading ---------------------------------------------------------------------
     def _accept(self) -> None:
         owner = self.owner
+        self.alone = False  # the backlog may hold a burst: each new request's first step takes one piece
         while True:
             try:
                 sock, _ = self.socket.accept()

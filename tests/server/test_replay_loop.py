@@ -15,6 +15,7 @@ import socket
 import string
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -579,3 +580,39 @@ def test_pieces_due_at_once_reach_a_late_small_buffered_reader_whole_and_in_orde
                 assert response.status == 200
                 assert response.chunks == pieces
         server.check()
+
+
+def test_a_burst_of_new_connections_gets_every_first_piece_before_any_second() -> None:
+    """Clients that connect while the loop is busy are all accepted in one turn: each stream's first step
+    takes one piece, so every stream's first piece is read (and written) before any stream's second."""
+    entered, release = threading.Event(), threading.Event()
+    reads: list[tuple[str, int]] = []
+
+    def pieces(name: str) -> Iterator[tuple[float | None, bytes]]:
+        for index in range(100):
+            reads.append((name, index))
+            yield 0.0, b"data: %d\n\n" % index
+
+    def handler(request: ReplayRequest) -> Reply:
+        if request.path == "/block":
+            entered.set()
+            release.wait(10)  # the loop is busy: the others wait in the backlog
+            return Reply(200, [], [(None, b"done")])
+        return Reply(200, [], pieces(request.path))
+
+    with LoopbackServer(_on("loop", handler)) as server:
+        blocker = _connect(server)
+        blocker.sendall(_get("/block"))
+        assert entered.wait(10)
+        clients = [_connect(server) for _ in range(10)]
+        for n, sock in enumerate(clients):
+            sock.sendall(_get(f"/s{n}"))
+        release.set()
+        for sock in clients:
+            assert Responses(sock).next().status == 200
+            sock.close()
+        blocker.close()
+        server.check()
+    first_seconds = [i for i, (_, index) in enumerate(reads) if index == 1]
+    last_first = max(i for i, (_, index) in enumerate(reads) if index == 0)
+    assert last_first < min(first_seconds), reads[:30]
