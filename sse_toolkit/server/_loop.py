@@ -23,8 +23,8 @@ bench/bench_server.py for the figures).
   * a client that leaves mid-stream (EPIPE/ECONNRESET) ends that connection quietly, and the body iterable
     is closed (a fixture streamed from disk closes its file);
   * pieces already due (all of them at ``--speed 0``) go out in the turn they became due, each still its own
-    chunk, in one writev per step: a request alone in its turn takes them all in its first step; under a
-    burst, a first step takes one piece, and a response that has just written steps again at once, in
+    chunk, in one writev per step: a request on a kept-alive connection alone in its turn takes them all in
+    its first step; under a burst (and on a new connection), a first step takes one piece, and a response that has just written steps again at once, in
     rounds of one step per response (see ``_Loop._flush_all``), so that every stream's first piece goes
     before any stream's second; never a loop turn (a select and a wake-up of the client) per piece; a
     connection stays watched for input while it is answered until some comes (no epoll change per
@@ -813,7 +813,8 @@ class _Loop:
         :meth:`_flush_all`; then the response waits for its next instant (a timer), or ends. A first step
         in a burst and a timer's step take one piece, already read: at its instant only its write is left
         to do (a burst of streams has first pieces due at once); a step right after a write, or the first
-        step of a request alone in its turn, takes every piece due (_PIECES at most)."""
+        step of a request on a kept-alive connection alone in its turn, takes every piece due (_PIECES at
+        most)."""
         writer = conn.writer
         assert writer is not None
         conn.timer = 0.0  # any timer entry left for it is stale from now on
