@@ -724,7 +724,8 @@ def capture_answer(port: int) -> tuple[bytes, bytes, list[bytes]]:
 
 def _answer_writes(head: bytes, chunks: list[bytes]) -> list[bytes]:
     """The writes our server makes for one answer at ``--speed 0`` to a request on a kept-alive connection
-    alone in its loop turn (the sequential part): one, the head and every chunk and the end together (one writev of the pieces due)."""
+    alone in its loop turn (the sequential part): one, the head and every chunk and the end together (one
+    writev of the pieces due)."""
     framed = [b"%x\r\n%s\r\n" % (len(c), c) for c in chunks]
     return [head + b"".join(framed) + b"0\r\n\r\n"]
 

@@ -23,12 +23,12 @@ bench/bench_server.py for the figures).
   * a client that leaves mid-stream (EPIPE/ECONNRESET) ends that connection quietly, and the body iterable
     is closed (a fixture streamed from disk closes its file);
   * pieces already due (all of them at ``--speed 0``) go out in the turn they became due, each still its own
-    chunk, in one writev per step: a request on a kept-alive connection alone in its turn takes them all in
-    its first step; under a burst (and on a new connection), a first step takes one piece, and a response that has just written steps again at once, in
-    rounds of one step per response (see ``_Loop._flush_all``), so that every stream's first piece goes
-    before any stream's second; never a loop turn (a select and a wake-up of the client) per piece; a
-    connection stays watched for input while it is answered until some comes (no epoll change per
-    request);
+    chunk, in one writev per step: a request on a kept-alive connection alone in its turn takes them all
+    in its first step; under a burst (and on a new connection), a first step takes one piece, and a
+    response that has just written steps again at once, in rounds of one step per response (see
+    ``_Loop._flush_all``), so that every stream's first piece goes before any stream's second; never a loop
+    turn (a select and a wake-up of the client) per piece; a connection stays watched for input while it
+    is answered until some comes (no epoll change per request);
   * nothing stops the loop for long in a process that has served for hours: the cyclic garbage
     collector's full collections, which scan every object the process holds (the replay journal and the
     request log at their caps among them), are deferred while a server runs and run when the loop is
