@@ -449,9 +449,14 @@ class _Loop:
             if not events and not self._busy():
                 self._collect()  # quiet for _GC_QUIET, and nothing in progress that it could delay
         # A request on a kept-alive connection alone in this turn gives all its pieces due in its first step
-        # (one write); in a burst (and on new connections: see _accept) each takes one, so that every
-        # stream's first piece goes before any stream's second.
-        self.alone = len(events) == 1 and not self.ready and not self.unflushed
+        # (one write); in a burst, and on new connections (the backlog may hold a burst), each takes one, so
+        # that every stream's first piece goes before any stream's second.
+        self.alone = (
+            len(events) == 1
+            and isinstance(events[0][0].data, _Conn)
+            and not self.ready
+            and not self.unflushed
+        )
         for key, mask in events:
             conn = key.data
             if conn is None:
@@ -629,7 +634,6 @@ class _Loop:
     # -- accepting and reading ---------------------------------------------------------------------
     def _accept(self) -> None:
         owner = self.owner
-        self.alone = False  # the backlog may hold a burst: each new request's first step takes one piece
         while True:
             try:
                 sock, _ = self.socket.accept()
@@ -904,9 +908,6 @@ class _Loop:
                 if wrote:
                     conn.sent = True
                 left = wrote
-                if offered == len(out) and wrote == sum(map(len, out)):
-                    out.clear()  # all taken (the usual case)
-                    offered = left = 0
                 while offered and left >= len(out[0]):
                     left -= len(out.popleft())
                     offered -= 1
