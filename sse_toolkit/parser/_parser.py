@@ -263,8 +263,7 @@ class EventParser:
                     self._data_len = len(value) + 1
                 if len(lines) > 1:
                     self.last_event_id = last_id = self._id
-                    fields = zip(_MESSAGE, values, repeat(last_id), _NONE)
-                    return list(map(_new_event, _EVENT, fields))
+                    return _message_events(values, last_id)
                 return []
         if spanned is not None:  # the general loop needs the whole line
             whole: Any = b"data: " + spanned if raw else "data: " + spanned.decode("utf-8", "replace")
@@ -330,10 +329,9 @@ class EventParser:
             values = map(_decode, parts)
         last_id = self._id
         try:  # strict decoding costs less; it gives the same text when the bytes are valid UTF-8
-            events = list(map(_new_event, _EVENT, zip(_MESSAGE, values, repeat(last_id), _NONE)))
+            events = _message_events(values, last_id)
         except UnicodeDecodeError:
-            values = [part.decode("utf-8", "replace") for part in parts]
-            events = list(map(_new_event, _EVENT, zip(_MESSAGE, values, repeat(last_id), _NONE)))
+            events = _message_events([part.decode("utf-8", "replace") for part in parts], last_id)
         self.last_event_id = last_id
         self._partial = rest
         self._pending = len(rest)
@@ -472,6 +470,11 @@ class EventParser:
         self._id = last_id
         self._block_retry = block_retry
         return events
+
+
+def _message_events(values: Iterable[str], last_id: str) -> list[Event]:
+    """One ``message`` event per data value, each the only data line of its block (the batch paths)."""
+    return list(map(_new_event, _EVENT, zip(_MESSAGE, values, repeat(last_id), _NONE)))
 
 
 def _join_spanned(partial: bytes, pieces: list[bytes | bytearray], end: bytes) -> tuple[bytes | None, bytes]:
