@@ -407,23 +407,36 @@ def run_load(tmp: Path, clients: int, report: dict[str, Any]) -> None:
     }
 
 
+def _spread(deltas: list[float]) -> dict[str, Any]:
+    """Count, p50, p90, p99 and max of ``deltas`` (ms), as both kinds of line report them."""
+    return {
+        "events": len(deltas),
+        "p50_ms": percentile(deltas, 50),
+        "p90_ms": percentile(deltas, 90),
+        "p99_ms": percentile(deltas, 99),
+        "max_ms": max(deltas),
+    }
+
+
+def _spread_text(label: str, spread: dict[str, Any]) -> str:
+    return (
+        f"{label}: {spread['events']} events  p50 {spread['p50_ms']:.2f} ms  p90 {spread['p90_ms']:.2f} ms  "
+        f"p99 {spread['p99_ms']:.2f} ms  max {spread['max_ms']:.2f} ms"
+    )
+
+
 def _timing_line(label: str, deltas: list[float], firsts: list[float], failures: int) -> dict[str, Any]:
     early = sum(d < 0 for d in deltas)  # the client's clock read before its send: never early in truth
-    p50, p99, worst = percentile(deltas, 50), percentile(deltas, 99), max(deltas)
-    verdict = "meets the 5 ms p99 target" if p99 <= 5 else "misses the 5 ms p99 target"
-    verdict += ", within the 20 ms floor" if worst <= 20 else ", over the 20 ms floor"
+    spread = _spread(deltas)
+    verdict = "meets the 5 ms p99 target" if spread["p99_ms"] <= 5 else "misses the 5 ms p99 target"
+    verdict += ", within the 20 ms floor" if spread["max_ms"] <= 20 else ", over the 20 ms floor"
     print(
-        f"  {label}: {len(deltas)} events  p50 {p50:.2f} ms  p90 {percentile(deltas, 90):.2f} ms  "
-        f"p99 {p99:.2f} ms  max {worst:.2f} ms  first event p50 {percentile(firsts, 50):.2f} / "
+        f"  {_spread_text(label, spread)}  first event p50 {percentile(firsts, 50):.2f} / "
         f"max {max(firsts):.2f} ms  early: {early}{f' (earliest {min(deltas):.3f} ms)' if early else ''}  "
         f"failed: {failures}  -> {verdict}"
     )
     return {
-        "events": len(deltas),
-        "p50_ms": p50,
-        "p90_ms": percentile(deltas, 90),
-        "p99_ms": p99,
-        "max_ms": worst,
+        **spread,
         "first_event_p50_ms": percentile(firsts, 50),
         "first_event_max_ms": max(firsts),
         "early": early,
@@ -433,18 +446,9 @@ def _timing_line(label: str, deltas: list[float], firsts: list[float], failures:
 
 
 def _plain_line(label: str, deltas: list[float]) -> dict[str, Any]:
-    p50, p99, worst = percentile(deltas, 50), percentile(deltas, 99), max(deltas)
-    print(
-        f"    {label}: {len(deltas)} events  p50 {p50:.2f} ms  p90 {percentile(deltas, 90):.2f} ms  "
-        f"p99 {p99:.2f} ms  max {worst:.2f} ms  early: {sum(d < 0 for d in deltas)}"
-    )
-    return {
-        "events": len(deltas),
-        "p50_ms": p50,
-        "p90_ms": percentile(deltas, 90),
-        "p99_ms": p99,
-        "max_ms": worst,
-    }
+    spread = _spread(deltas)
+    print(f"    {_spread_text(label, spread)}  early: {sum(d < 0 for d in deltas)}")
+    return spread
 
 
 class _Lateness:
