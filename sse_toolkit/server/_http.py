@@ -41,7 +41,9 @@ from __future__ import annotations
 import contextlib
 import enum
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -561,6 +563,35 @@ def chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
+# Pieces framed already: a replay server sends the same pieces (the same bytes objects) to request after
+# request, and framing one costs more than the rest of its way through a step. Keyed by the piece's id, the
+# piece kept in the entry (so that its id cannot be reused while there, and a hit is an identity check: no
+# piece is ever hashed). Bounded: pieces over _FRAMED_PIECE bytes are framed each time, and past
+# _FRAMED_BYTES in all the oldest entry goes as each new one comes (one at a time, never a bulk drop).
+_FRAMED_PIECE = 16 * 1024
+_FRAMED_BYTES = 4 * 1024 * 1024
+_framed: OrderedDict[int, tuple[bytes, bytes]] = OrderedDict()
+_framed_bytes = 0
+_framed_lock = threading.Lock()  # worker threads write replies too
+_NOT_FRAMED = (None, b"")
+
+
+def _framed_chunk(data: bytes) -> bytes:
+    """``chunk(data)``, kept in the cache above if ``data`` is bytes (immutable) and short enough."""
+    global _framed_bytes
+    framed = b"%x\r\n%s\r\n" % (len(data), data)
+    if len(data) <= _FRAMED_PIECE and type(data) is bytes:
+        with _framed_lock:
+            if id(data) in _framed:  # another thread was first
+                return framed
+            _framed[id(data)] = (data, framed)
+            _framed_bytes += len(data) + len(framed)
+            while _framed_bytes > _FRAMED_BYTES:
+                old, old_framed = _framed.popitem(last=False)[1]
+                _framed_bytes -= len(old) + len(old_framed)
+    return framed
+
+
 _date_cache: tuple[int, str] = (0, "")
 
 
@@ -691,6 +722,7 @@ class ReplyWriter:
                 return step
             with_head = True
         arrived, items, pieces, dues = self.arrived, self._items, step.pieces, step.due
+        framed_get = _framed.get
         pending, self._pending = self._pending, None
         if pending is not None:  # read and framed in an earlier step, ahead of its time
             due, framed = pending
@@ -712,7 +744,10 @@ class ReplyWriter:
             # The same again for each piece read now (inline: a step of a stream at --speed 0 goes
             # through this once per piece). An error here, or in framing, goes to _fail.
             for t, data in items:
-                framed = b"%x\r\n%s\r\n" % (len(data), data) if data else b""  # as chunk()
+                # As chunk() (from the cache when framed before); an empty piece only marks a pause.
+                known, framed = framed_get(id(data), _NOT_FRAMED)
+                if known is not data:
+                    framed = _framed_chunk(data) if data else b""
                 if t is not None:
                     due = arrived + t
                     if due > now:

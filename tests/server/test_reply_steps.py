@@ -107,3 +107,36 @@ def test_the_bytes_and_the_end_do_not_depend_on_how_many_pieces_a_step_may_give(
         raise AssertionError("no end")
 
     assert run(limit) == run(1)
+
+
+def _body_bytes(
+    reply_chunks: list[tuple[float | None, bytes]] | list[tuple[float | None, bytearray]],
+) -> bytes:
+    writer = _writer(reply_chunks)
+    step = writer.step(100.0, 64)
+    assert step.end is Finish.DONE
+    return b"".join(step.pieces).split(b"\r\n\r\n", 1)[1]
+
+
+def test_pieces_sent_again_and_again_are_framed_the_same_each_time() -> None:
+    pieces: list[tuple[float | None, bytes]] = [(0.0, b"data: %d\n\n" % i * (i + 1)) for i in range(40)]
+    expected = b"".join(chunk(data) for _, data in pieces) + b"0\r\n\r\n"
+    for _ in range(3):  # a replay server hands the same bytes objects to every request
+        assert _body_bytes(pieces) == expected
+
+
+def test_a_bytearray_piece_changed_between_replies_goes_out_as_it_is_now() -> None:
+    piece = bytearray(b"first")
+    assert _body_bytes([(0.0, piece)]) == chunk(b"first") + b"0\r\n\r\n"
+    piece[:] = b"second!"
+    assert _body_bytes([(0.0, piece)]) == chunk(b"second!") + b"0\r\n\r\n"
+
+
+def test_the_framing_kept_for_reuse_stays_within_its_bound_however_many_pieces_go_out() -> None:
+    from sse_toolkit.server import _http
+
+    for i in range(3000):  # ~6 MiB of distinct pieces, over the bound
+        assert _body_bytes([(0.0, b"%05d" % i + b"x" * 2000)]).startswith(b"7d5\r\n%05d" % i)
+    assert _http._framed_bytes <= _http._FRAMED_BYTES
+    assert sum(len(data) + len(framed) for data, framed in _http._framed.values()) == _http._framed_bytes
+    assert all(key == id(data) for key, (data, _) in _http._framed.items())
