@@ -9,7 +9,10 @@ A server may run for days (``sse-replay --serve``), so nothing here grows with w
     fixture layer names (``SECRET_QUERY_PARAMS`` such as ``key``, in any case; ``SECRET_HEADERS``:
     ``x-goog-api-key``, the credentials of ``Authorization``, cookie values), and wherever else in its query
     and headers they show up, as sent or percent-encoded. Nothing is remembered from one request to the
-    next, so the cost per request is the same after a million distinct keys as after one. (The recorder's
+    next, so the cost per request is the same after a million distinct keys as after one. It is done when
+    the journal is read (``entries()``), once per entry, not while the request waits for its answer; an
+    entry that leaves the journal unread is never redacted (it held the request as received all along,
+    for ``header()`` and ``params``). (The recorder's
     ``Redactor`` also searches every other spelling, compiling patterns per secret: right for a file that
     must never hold a key, too slow for the loop that paces every stream, for a journal kept in memory.)
   * a request body is kept up to ``MAX_BODY`` bytes, then a marker saying how much was dropped;
@@ -25,6 +28,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import chain
 from urllib.parse import quote, unquote_plus
 
 from ..fixture._model import End
@@ -123,6 +127,9 @@ class Journal:
         self.max_body = max_body
         # Deques: the oldest entry leaves in O(1) as each new one arrives, never a bulk drop inside a request.
         self._entries: deque[JournalEntry] = deque()
+        # Entries whose query and headers are not redacted yet, oldest first: that is done when the journal
+        # is read (entries()), off the path of the request (a few microseconds it would wait for).
+        self._unredacted: deque[JournalEntry] = deque()
         self._sizes: deque[int] = deque()
         self._bytes = 0
         self._count = 0
@@ -139,12 +146,18 @@ class Journal:
     def entries(self) -> list[JournalEntry]:
         """The kept entries, oldest first (a copy)."""
         with self._lock:
+            unredacted = self._unredacted
+            while unredacted:
+                entry = unredacted.popleft()
+                assert entry.request is not None
+                entry.query, entry.headers = _redacted(entry.request)
             return list(self._entries)
 
     def clear(self) -> None:
         """Forget every entry; indices start again from 0."""
         with self._lock:
             self._entries.clear()
+            self._unredacted.clear()
             self._sizes.clear()
             self._bytes = 0
             self._count = 0
@@ -152,12 +165,11 @@ class Journal:
     def record(self, request: ReplayRequest, kind: RequestKind, model: str | None) -> JournalEntry:
         """A new entry for ``request``, which has just arrived (its query and headers redacted, its body
         kept up to ``max_body`` bytes)."""
-        query, headers = _redacted(request)
         body = _kept_body(request.body, self.max_body)
         if body is not request.body:  # the request as received, without the part of the body not kept
             request = ReplayRequest(request.method, request.path, request.query, request.headers, body)
         size = len(body) + _ENTRY_OVERHEAD
-        size += 2 * (len(request.query) + sum(len(k) + len(v) for k, v in request.headers))
+        size += 2 * (len(request.query) + sum(map(len, chain.from_iterable(request.headers))))
         with self._lock:
             entry = JournalEntry(
                 index=self._count,
@@ -165,8 +177,8 @@ class Journal:
                 wall=time.time(),
                 method=request.method,
                 path=request.path,
-                query=query,
-                headers=headers,
+                query="",  # redacted when the journal is read (see _unredacted)
+                headers=[],
                 body=body,
                 model=model,
                 kind=kind,
@@ -174,12 +186,14 @@ class Journal:
             )
             self._count += 1
             self._entries.append(entry)
+            self._unredacted.append(entry)
             self._sizes.append(size)
             self._bytes += size
             while len(self._entries) > 1 and (
                 len(self._entries) > self.max_entries or self._bytes > self.max_bytes
             ):  # the oldest go, one at a time; the newest entry always stays
-                self._entries.popleft()
+                if self._unredacted and self._unredacted[0] is self._entries.popleft():
+                    self._unredacted.popleft()  # never read: never redacted
                 self._bytes -= self._sizes.popleft()
         return entry
 

@@ -168,8 +168,10 @@ class JournalEntry:
     request: ReplayRequest | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.kind = RequestKind(self.kind)  # a plain word is accepted, and checked
-        self.end = Ending(self.end)
+        if type(self.kind) is not RequestKind:  # a plain word is accepted, and checked
+            self.kind = RequestKind(self.kind)
+        if type(self.end) is not Ending:
+            self.end = Ending(self.end)
 
     @property
     def full_text(self) -> str | None:

@@ -306,3 +306,35 @@ def test_the_replay_server_composes_a_loopback_server_and_is_a_started_server() 
         response = httpx.post(server.url + STREAM, content=b"x" * 100, timeout=10)
         assert response.status_code == 413
     assert not server.is_running()
+
+
+def test_a_journal_redacts_when_read_and_one_never_read_keeps_no_more_than_its_cap() -> None:
+    from sse_toolkit.replay._journal import Journal
+    from sse_toolkit.replay._verdict import RequestKind
+    from sse_toolkit.server._loop import ReplayRequest
+
+    journal = Journal(max_entries=50)
+
+    def arrive(n: int) -> None:
+        key = f"AIzaSyUNREAD-{n:06d}-0123456789"
+        request = ReplayRequest(
+            "POST",
+            "/v1beta/models/m:streamGenerateContent",
+            f"alt=sse&key={key}",
+            [("x-goog-api-key", key)],
+            b"{}",
+        )
+        journal.record(request, RequestKind.STREAM, "m")
+
+    for n in range(5000):  # a server whose journal nobody reads
+        arrive(n)
+    assert len(journal) == 50 and len(journal._unredacted) <= 50  # the unread backlog went with its entries
+    first = journal.entries()
+    assert [e.index for e in first] == list(range(4950, 5000))
+    assert all(
+        e.query == "alt=sse&key=REDACTED" and e.headers == [("x-goog-api-key", "REDACTED")] for e in first
+    )
+    arrive(5000)
+    again = journal.entries()
+    assert again[-1].query == "alt=sse&key=REDACTED" and again[0] is first[1]  # read once, redacted once
+    assert again[-1].header("x-goog-api-key") == "AIzaSyUNREAD-005000-0123456789"  # as received, for tests
