@@ -720,11 +720,24 @@ _CONTROL_ROUTES: tuple[tuple[frozenset[str], str, ControlHandler], ...] = (
 )
 
 
+# Routes found, by method and path: a test suite asks the same few paths again and again, and trying the
+# rows' patterns in turn costs several matches. Bounded: emptied when full (a hostile client's million
+# distinct paths cost a few hundred kilobytes at most).
+_found: dict[tuple[str, str], tuple[Route, re.Match[str]]] = {}
+_FOUND_MAX = 1024
+
+
 def find_route(method: str, path: str) -> tuple[Route, re.Match[str]]:
     """The first row of :data:`ROUTES` for ``method`` and ``path``, and its match."""
+    found = _found.get((method, path))
+    if found is not None:
+        return found
     for route in ROUTES:
         if route.methods is None or method in route.methods:
             match = route.pattern.match(path)
             if match is not None:
+                if len(_found) >= _FOUND_MAX:
+                    _found.clear()
+                _found[method, path] = route, match
                 return route, match
     raise AssertionError("the last route matches every path")  # pragma: no cover

@@ -88,6 +88,18 @@ def test_the_last_row_takes_every_path() -> None:
     assert all(find_route(m, p)[0] is ROUTES[-1] for m in ("GET", "DELETE") for p in ("/x", "/_x/y", "//"))
 
 
+def test_a_path_routed_again_lands_on_the_same_row_for_its_method_and_the_routes_kept_stay_bounded() -> None:
+    from sse_toolkit.replay import _app
+
+    path = "/v1beta/models/gemini-2.0-flash"
+    for _ in range(2):  # the second time from the routes kept; the method is part of the key
+        assert find_route("GET", path)[0].handler is GeminiReplayApp.model_info
+        assert find_route("POST", path)[0].handler is GeminiReplayApp.not_replayed
+    for n in range(5000):  # a client asking ever new paths
+        assert find_route("POST", f"/v1beta/models/m{n}:generateContent")[1]["model"] == f"m{n}"
+    assert len(_app._found) <= _app._FOUND_MAX
+
+
 def test_the_journal_files_each_request_under_its_routes_kind_and_model() -> None:
     with ReplayServer(FIXTURES / "wyoming.sse", speed=0) as server, httpx.Client(base_url=server.url) as c:
         c.get("/v1beta/models")
