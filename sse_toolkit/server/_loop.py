@@ -146,6 +146,7 @@ _ROUNDS = 0.001
 _PIECES = 64
 # Pieces per writev at most (Linux takes IOV_MAX, 1024); 1 where the platform has no sendmsg (Windows).
 _IOV = 512 if hasattr(socket.socket, "sendmsg") else 1
+_JOIN_PIECE = 4096  # a step's pieces are joined when they average less than this (see _advance)
 # How long a reset waits for the client to acknowledge what was sent (a stalled reader: reset anyway),
 # polling every _LINGER_POLL seconds; how long a closing connection's unread input is drained (see _drain).
 _RESET_GRACE = 1.0
@@ -835,7 +836,13 @@ class _Loop:
             else:
                 self._soon(conn)
             return
-        conn.out.extend(step.pieces)
+        pieces = step.pieces
+        if len(pieces) > 1 and len(pieces) * _JOIN_PIECE > sum(map(len, pieces)):
+            # Small pieces go out joined (each is its own HTTP chunk still): a writev of many small buffers
+            # cost the kernel more per byte than the one copy joining them costs here.
+            conn.out.append(b"".join(pieces))
+        else:
+            conn.out.extend(pieces)
         conn.after, conn.due = step.end, step.due
         if not self.unflushed:
             self.unflushed_since = time.monotonic()
