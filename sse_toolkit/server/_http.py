@@ -83,6 +83,7 @@ _TOKEN_TEXT = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 9112 3: request-line = method SP request-target SP HTTP-version; HTTP-version = "HTTP/" DIGIT "."
 # DIGIT. The target: visible ASCII (RFC 3986 has no room for anything else; a client percent-encodes).
 _REQUEST_LINE = re.compile(rb"([%s]+) ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])" % _TCHAR)
+_VERSIONS = {(1, 1): "HTTP/1.1", (1, 0): "HTTP/1.0"}
 _VERSION_LIKE = re.compile(rb"HTTP/([0-9]+)\.([0-9]+)")
 _TARGET = re.compile(rb"[\x21-\x7e]+")
 # RFC 9110 5.5: field-value = *field-content; field-vchar = VCHAR / obs-text; SP and HTAB inside only.
@@ -260,12 +261,12 @@ class RequestReader:
     # -- head ------------------------------------------------------------------------------------
     def _read_head(self) -> bool:
         buffer = self._buffer
-        while buffer[:2] == b"\r\n" or buffer[:1] == b"\n":  # empty lines before a request are ignored
-            del buffer[: 2 if buffer[:1] == b"\r" else 1]
+        while buffer[:1] == b"\n" or buffer[:2] == b"\r\n":  # empty lines before a request are ignored
+            del buffer[: 2 if buffer[0] == 13 else 1]
             self._searched = 0
-        start = max(0, self._searched - 3)
-        ends = [i for i in (buffer.find(b"\n\r\n", start), buffer.find(b"\n\n", start)) if i >= 0]
-        if not ends:
+        start = self._searched - 3 if self._searched > 3 else 0
+        crlf, lf = buffer.find(b"\n\r\n", start), buffer.find(b"\n\n", start)
+        if crlf < 0 and lf < 0:
             self._searched = len(buffer)
             line_end = buffer.find(b"\n")
             if (line_end < 0 and len(buffer) > _MAX_LINE) or line_end > _MAX_LINE:
@@ -275,10 +276,14 @@ class RequestReader:
                     431, "Request Header Fields Too Large", f"request head over {self.max_head} bytes"
                 )
             return False
-        end = min(ends)
-        size = end + (3 if buffer[end + 1 : end + 2] == b"\r" else 2)
-        head = bytes(buffer[:size])
-        del buffer[:size]
+        end = crlf if lf < 0 or 0 <= crlf < lf else lf
+        size = end + (3 if buffer[end + 1] == 13 else 2)
+        if size == len(buffer):  # the usual case: the buffer holds the head alone
+            head = bytes(buffer)
+            buffer.clear()
+        else:
+            head = bytes(buffer[:size])
+            del buffer[:size]
         self._searched = 0
         line_end = head.find(b"\n")
         if line_end + 1 > _MAX_LINE:
@@ -293,7 +298,13 @@ class RequestReader:
             self._length = 0
             return True
         length, chunked, keep_alive, self.wants_continue = _framing(headers, version, self.max_body)
-        self._head = (method, target, f"HTTP/{version[0]}.{version[1]}", headers, keep_alive)
+        self._head = (
+            method,
+            target,
+            _VERSIONS.get(version) or f"HTTP/{version[0]}.{version[1]}",
+            headers,
+            keep_alive,
+        )
         if chunked:
             self._chunks = []
         else:
@@ -404,7 +415,7 @@ def _request_line(line: bytes) -> tuple[str, str, tuple[int, int] | None]:
 # block; when it found one field a line, every line was one; anything else (a folded line, a line without a
 # name, a control character) takes the line-by-line path, which refuses what is not a folded line.
 _FIELD_SPLIT = re.compile(
-    rb"(?m)^([%s]+):[ \t]*((?:[\t\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)[ \t]*\r?\n" % _TCHAR
+    r"(?m)^([" + _TCHAR.decode() + r"]+):[ \t]*((?:[\t\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)[ \t]*\r?\n"
 )
 
 
@@ -413,9 +424,12 @@ def _fields(block: bytes, trailer: bool = False) -> list[tuple[str, str]]:
     that ends the head); a folded line (starting with a space or tab) continues the one before."""
     lines = block.count(b"\n")
     if len(block) <= _MAX_LINE and lines <= _MAX_FIELDS:
-        found = _FIELD_SPLIT.findall(block)
+        # On the block decoded once (as ISO-8859-1, what header bytes are read as: byte for code point, so
+        # the classes match the same bytes, and a name's token characters are ASCII), findall's pairs are
+        # the fields already.
+        found: list[tuple[str, str]] = _FIELD_SPLIT.findall(block.decode("iso-8859-1"))
         if len(found) == lines:
-            return [(name.decode("ascii"), value.decode("iso-8859-1")) for name, value in found]
+            return found
     where = "trailer" if trailer else "header"
     if lines > _MAX_FIELDS:
         raise Refusal(431, "Request Header Fields Too Large", f"more than {_MAX_FIELDS} {where} lines")
