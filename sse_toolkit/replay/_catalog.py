@@ -240,8 +240,9 @@ class ServedExchange:
         self._gemini: GeminiForm | None = None
         if not self.lazy:
             self._plan = schedule(exchange, speed)
+            # A tuple: the same pieces for every request, which the server's writer frames once.
             self._recorded = Planned(
-                self._plan, event_ends(pieces, self.format), finish_offset(body), exchange.end
+                tuple(self._plan), event_ends(pieces, self.format), finish_offset(body), exchange.end
             )
 
     def _read_request(self, path: str) -> None:
@@ -282,7 +283,8 @@ class ServedExchange:
         decoded = decode(pieces, self.format)
         if self.exchange.status == 200 and self.format in _STREAMS:
             other = BodyFormat.JSON_ARRAY if self.format is BodyFormat.SSE else BodyFormat.SSE
-            self._reframed = reframe(decoded, pieces, self._plan, other, self.exchange.end)
+            form = reframe(decoded, pieces, self._plan, other, self.exchange.end)
+            self._reframed = Planned(tuple(form.pieces), form.event_ends, form.finish_at, form.end)
         self._unary = merged_answer(decoded, body)
         self._count = count_tokens(decoded)
         self._text = full_text(decoded)

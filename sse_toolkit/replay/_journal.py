@@ -199,53 +199,74 @@ class Journal:
 
     def track(self, entry: JournalEntry, reply: Reply, sent: Planned | None) -> None:
         """Count what ``reply`` sends into ``entry`` as it goes out. ``sent`` describes its body (event
-        ends, where the finishReason ends); with its event ends None (a body streamed from disk) each piece
-        that closes an event counts, and the finishReason is looked for in the first MiB and the last
-        piece."""
+        ends, where the finishReason ends): the server's writer then tells how far the body got, once per
+        step (``Reply.watcher``). With its event ends None (a body streamed from disk) each piece is looked
+        at as it is read: each that closes an event counts, and the finishReason is looked for in the first
+        MiB and the last piece."""
         entry.status = reply.status
         counted = reply.status < 400
-        ends = sent.event_ends if sent is not None else None
-        finish_at = sent.finish_at if sent is not None else None
-        reply.chunks = self._tracked(entry, reply, reply.chunks, counted, ends, finish_at)
+        if sent is not None and sent.event_ends is not None:
+            reply.watcher = _Counted(entry, reply, counted, sent.event_ends, sent.finish_at)
+        else:
+            reply.chunks = _scanned(entry, reply, reply.chunks, counted)
 
-    @staticmethod
-    def _tracked(
-        entry: JournalEntry,
-        reply: Reply,
-        chunks: Iterable[tuple[float | None, bytes]],
-        counted: bool,
-        ends: Sequence[int] | None,
-        finish_at: int | None,
-    ) -> Iterator[tuple[float | None, bytes]]:
-        total, events, finished, last = 0, 0, False, b""
-        ended = False
-        try:
-            for t, data in chunks:
-                yield t, data
-                total += len(data)
-                entry.bytes = total
-                if ends is None:
-                    events += is_event(data)
-                    if not finished and total <= _SCANNED:
-                        finished = any(marker in data for marker in FINISH_MARKERS)
-                    last = data
-            ended = True
-        finally:
-            entry.done_t = time.monotonic()
-            if counted:
-                if ends is None:
-                    entry.events = events
-                    entry.finished = finished or any(marker in last for marker in FINISH_MARKERS)
-                else:
-                    entry.events = bisect.bisect_right(ends, total)
-                    entry.finished = finish_at is not None and total >= finish_at
-            if not ended:
-                entry.end = Ending.CLIENT_GONE
-            elif reply.end != End.COMPLETE:
-                entry.end = Ending.RESET
-            elif entry.mid_stream_error and reply.status < 400:
-                entry.end = Ending.ERROR
-            elif entry.kind is RequestKind.STREAM and reply.status < 400 and not entry.finished:
-                entry.end = Ending.TRUNCATED
-            else:
-                entry.end = Ending.COMPLETE
+
+class _Counted:
+    """A body whose event ends are known, counted into its entry as the writer reports it."""
+
+    __slots__ = ("counted", "ends", "entry", "finish_at", "reply")
+
+    def __init__(
+        self, entry: JournalEntry, reply: Reply, counted: bool, ends: Sequence[int], finish_at: int | None
+    ) -> None:
+        self.entry, self.reply, self.counted = entry, reply, counted
+        self.ends, self.finish_at = ends, finish_at
+
+    def given(self, size: int) -> None:
+        self.entry.bytes = size
+
+    def over(self, size: int, whole: bool) -> None:
+        entry = self.entry
+        entry.bytes = size
+        if self.counted:
+            entry.events = bisect.bisect_right(self.ends, size)
+            entry.finished = self.finish_at is not None and size >= self.finish_at
+        _ended(entry, self.reply, whole)
+
+
+def _scanned(
+    entry: JournalEntry, reply: Reply, chunks: Iterable[tuple[float | None, bytes]], counted: bool
+) -> Iterator[tuple[float | None, bytes]]:
+    """``chunks`` (a body streamed from disk), each piece counted into ``entry`` as it is read."""
+    total, events, finished, last = 0, 0, False, b""
+    whole = False
+    try:
+        for t, data in chunks:
+            yield t, data
+            total += len(data)
+            entry.bytes = total
+            events += is_event(data)
+            if not finished and total <= _SCANNED:
+                finished = any(marker in data for marker in FINISH_MARKERS)
+            last = data
+        whole = True
+    finally:
+        if counted:
+            entry.events = events
+            entry.finished = finished or any(marker in last for marker in FINISH_MARKERS)
+        _ended(entry, reply, whole)
+
+
+def _ended(entry: JournalEntry, reply: Reply, whole: bool) -> None:
+    """How the answer ended, now that it is over (``whole``: its body was read to its end)."""
+    entry.done_t = time.monotonic()
+    if not whole:
+        entry.end = Ending.CLIENT_GONE
+    elif reply.end != End.COMPLETE:
+        entry.end = Ending.RESET
+    elif entry.mid_stream_error and reply.status < 400:
+        entry.end = Ending.ERROR
+    elif entry.kind is RequestKind.STREAM and reply.status < 400 and not entry.finished:
+        entry.end = Ending.TRUNCATED
+    else:
+        entry.end = Ending.COMPLETE

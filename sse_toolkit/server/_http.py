@@ -48,6 +48,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
+from typing import NamedTuple, Protocol
 from urllib.parse import parse_qsl
 
 from ..parser._end import End
@@ -55,6 +56,7 @@ from ..parser._end import End
 __all__ = [
     "STEP_BYTES",
     "AbruptClose",
+    "BodyWatcher",
     "Finish",
     "Handler",
     "ParsedRequest",
@@ -521,6 +523,20 @@ class Reply:
     stream: bool = True
     head_t: float | None = None
     reason: str | None = None
+    watcher: BodyWatcher | None = None
+
+
+class BodyWatcher(Protocol):
+    """Told by the writer how far a :class:`Reply`'s body got (a journal counts it): once per step that
+    gives pieces of it, not once per piece as a generator wrapped around ``chunks`` would be."""
+
+    def given(self, size: int) -> None:
+        """Body pieces were given out to be written: ``size`` body bytes in all so far."""
+
+    def over(self, size: int, whole: bool) -> None:
+        """The response is over: its body was read to its end (``whole``; told in the step that gives its
+        last pieces, before they are written) or it was cut off or failed (told by
+        :meth:`ReplyWriter.close`); ``size`` body bytes were given out. Called once."""
 
 
 Handler = Callable[[ReplayRequest], Reply]
@@ -606,6 +622,60 @@ def _framed_chunk(data: bytes) -> bytes:
     return framed
 
 
+class _Whole(NamedTuple):
+    """A body given as a tuple, framed and joined once (see _whole_of); ``framed`` None: it cannot be."""
+
+    body: tuple[tuple[float | None, bytes], ...]
+    framed: bytes | None
+    size: int  # body bytes
+    given: int  # pieces with bytes (an empty one only marks a pause)
+    latest: float | None  # the latest time of a piece (None: none has one)
+    times: tuple[float, ...]  # each time, in order (for Step.due)
+
+
+# Bodies given as a tuple of (t, bytes) pairs, framed and joined once: a replay server hands the same tuple
+# (a planned form of a fixture) to request after request, and a step that may give every piece of it, all
+# of them due, then gives one piece instead of going through each. A tuple of bytes cannot change, so the
+# tuple's id (the tuple kept in the entry) says it is the same body. Bounded as _framed is.
+_WHOLE_BYTES = 4 * 1024 * 1024
+_wholes: OrderedDict[int, _Whole] = OrderedDict()
+_wholes_bytes = 0
+
+
+def _whole_of(body: tuple[tuple[float | None, bytes], ...]) -> _Whole:
+    global _wholes_bytes
+    whole = _wholes.get(id(body))
+    if whole is not None and whole.body is body:
+        return whole
+    size = given = length = 0
+    framed_pieces: list[bytes] = []
+    times: list[float] = []
+    cacheable = True
+    for t, data in body:
+        if type(data) is not bytes or not (t is None or type(t) is float or type(t) is int) or t != t:
+            cacheable = False  # a mutable piece (it may change), or an odd time: each step reads it
+            break
+        if t is not None:
+            times.append(t)
+        if data:
+            framed_pieces.append(b"%x\r\n%s\r\n" % (len(data), data))
+            length += len(framed_pieces[-1])
+            size += len(data)
+            given += 1
+            if length > STEP_BYTES:
+                cacheable = False  # more than one step's worth: stepped piece by piece
+                break
+    framed = b"".join(framed_pieces) if cacheable else None
+    whole = _Whole(body, framed, size, given, max(times) if times else None, tuple(times))
+    with _framed_lock:
+        if id(body) not in _wholes:
+            _wholes[id(body)] = whole
+            _wholes_bytes += len(framed or b"") + 64
+            while _wholes_bytes > _WHOLE_BYTES:
+                _wholes_bytes -= len(_wholes.popitem(last=False)[1].framed or b"") + 64
+    return whole
+
+
 _date_cache: tuple[int, str] = (0, "")
 
 
@@ -654,8 +724,12 @@ class ReplyWriter:
         self.merge_head = merge_head
         self.error: BaseException | None = None
         self._items: Iterator[tuple[float | None, bytes]] | None = None
-        # The next piece, read from the body and framed ahead of its time: (when due or None, bytes).
-        self._pending: tuple[float | None, bytes] | None = None
+        # The next piece, read from the body and framed ahead of its time: (when due or None, bytes, and its
+        # body bytes).
+        self._pending: tuple[float | None, bytes, int] | None = None
+        self._watcher = reply.watcher  # told after each step that gives pieces, and by close()
+        self._body = 0  # body bytes given out
+        self._whole = False  # the body was read to its end
         self._given = False  # a step has given out pieces of this response
         # An error met while reading ahead in a step that already holds pieces: those go out, the error is
         # raised by the next step (as if the step had stopped before reading it).
@@ -695,6 +769,13 @@ class ReplyWriter:
             return self._fail(exc, now)
         if step.pieces:
             self._given = True
+            watcher = self._watcher
+            if watcher is not None:
+                if self._whole:  # before the last bytes go: a client that has them finds the count done
+                    self._watcher = self.reply.watcher = None  # told once; nothing it holds is kept after
+                    watcher.over(self._body, True)
+                else:
+                    watcher.given(self._body)
         return step
 
     def _fail(self, exc: Exception, now: float) -> Step:
@@ -728,9 +809,23 @@ class ReplyWriter:
                 else:
                     head = self.head(len(body))
                     step.pieces.append(head if self.method == "HEAD" else head + body)
+                    self._body, self._whole = len(body), True
                 step.end = Finish.CLOSE if self.close_connection else Finish.DONE
                 return step
-            self._items = iter(reply.chunks)
+            chunks = reply.chunks
+            if type(chunks) is tuple and self.merge_head and limit > 1:
+                whole = _whole_of(chunks)
+                if (
+                    whole.framed is not None
+                    and whole.given <= limit
+                    and (whole.latest is None or self.arrived + whole.latest <= now)
+                ):  # every piece due, and this step may give them all: one piece
+                    self._items = iter(())
+                    self._body, self._whole = whole.size, True
+                    step.pieces.append(self.head(None) + whole.framed)
+                    step.due.extend([self.arrived + t for t in whole.times])
+                    return self._ending(step)
+            self._items = iter(chunks)
             step.pieces.append(self.head(None))
             if not self.merge_head:
                 return step
@@ -739,7 +834,7 @@ class ReplyWriter:
         framed_get = _framed.get
         pending, self._pending = self._pending, None
         if pending is not None:  # read and framed in an earlier step, ahead of its time
-            due, framed = pending
+            due, framed, length = pending
             if due is not None:
                 if due > now:
                     self._pending, step.wait = pending, due
@@ -752,6 +847,7 @@ class ReplyWriter:
                 else:
                     pieces.append(framed)
                 given, size = 1, len(framed)
+                self._body += length
                 if given >= limit or size >= STEP_BYTES:
                     return step  # the next is read from the body once these are written
         try:
@@ -765,7 +861,7 @@ class ReplyWriter:
                 if t is not None:
                     due = arrived + t
                     if due > now:
-                        self._pending, step.wait = (due, framed), due
+                        self._pending, step.wait = (due, framed, len(data)), due
                         return step
                     dues.append(due)
                 if framed:
@@ -776,8 +872,10 @@ class ReplyWriter:
                         pieces.append(framed)
                     given += 1
                     size += len(framed)
+                    self._body += len(data)
                     if given >= limit or size >= STEP_BYTES:
                         return step
+            self._whole = True
         except AbruptClose as close:
             step.end = Finish.RESET if close.reset else Finish.CLOSE
             return step
@@ -786,11 +884,16 @@ class ReplyWriter:
                 raise
             self._deferred = exc  # the pieces read go out first
             return step
-        if reply.end == End.COMPLETE:
-            pieces.append(_FINAL)
+        return self._ending(step)
+
+    def _ending(self, step: Step) -> Step:
+        """``step`` is the last: the final chunk and how the response ends, as the reply says."""
+        end = self.reply.end
+        if end == End.COMPLETE:
+            step.pieces.append(_FINAL)
             step.end = Finish.CLOSE if self.close_connection else Finish.DONE
         else:
-            step.end = Finish.RESET if reply.end == End.RESET else Finish.CLOSE
+            step.end = Finish.RESET if end == End.RESET else Finish.CLOSE
         return step
 
     def _joined(self) -> bytes | None:
@@ -807,7 +910,15 @@ class ReplyWriter:
         return b"".join(parts)
 
     def close(self) -> None:
-        """Close a lazy body (a generator, a file-backed iterator); safe to call more than once."""
-        close = getattr(self.reply.chunks, "close", None)
-        if close is not None:
-            close()
+        """Close a lazy body (a generator, a file-backed iterator) and tell the reply's watcher that the
+        response is over; safe to call more than once."""
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None and self.reply.watcher is watcher:
+            self.reply.watcher = None
+        try:
+            close = getattr(self.reply.chunks, "close", None)
+            if close is not None:
+                close()
+        finally:
+            if watcher is not None:
+                watcher.over(self._body, self._whole)

@@ -140,3 +140,119 @@ def test_the_framing_kept_for_reuse_stays_within_its_bound_however_many_pieces_g
     assert _http._framed_bytes <= _http._FRAMED_BYTES
     assert sum(len(data) + len(framed) for data, framed in _http._framed.values()) == _http._framed_bytes
     assert all(key == id(data) for key, (data, _) in _http._framed.items())
+
+
+class Told:
+    """A BodyWatcher that notes what it is told."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, bool | None]] = []
+
+    def given(self, size: int) -> None:
+        self.calls.append(("given", size, None))
+
+    def over(self, size: int, whole: bool) -> None:
+        self.calls.append(("over", size, whole))
+
+
+def _steps(reply: Reply, now: float, limit: int) -> tuple[bytes, Finish, list[float]]:
+    writer, given_out, dues = ReplyWriter(reply, 100.0, "GET", False, merge_head=True), [], []
+    for _ in range(200):
+        step = writer.step(now, limit)
+        given_out += step.pieces
+        dues += step.due
+        if step.end is not None:
+            writer.close()
+            return _without_date(b"".join(given_out)), step.end, dues
+        now = max(now, step.wait or now)
+    raise AssertionError("no end")
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from([None, 0.0, 0.5, 2.0]), st.binary(max_size=12)), max_size=10),
+    st.sampled_from(["complete", "reset", "timeout"]),
+    st.sampled_from([100.0, 101.0, 103.0]),
+    st.integers(1, 12),
+)
+def test_a_body_given_as_a_tuple_goes_out_as_the_same_body_given_as_a_list(
+    pieces: list[tuple[float | None, bytes]], ending: str, now: float, limit: int
+) -> None:
+    from sse_toolkit.parser._end import End
+
+    end = {"complete": End.COMPLETE, "reset": End.RESET, "timeout": End.TIMEOUT}[ending]
+    listed = _steps(Reply(200, [("Content-Type", "text/plain")], list(pieces), end=end), now, limit)
+    frozen = tuple(pieces)
+    for _ in range(2):  # the second time from the framing kept for that tuple
+        assert _steps(Reply(200, [("Content-Type", "text/plain")], frozen, end=end), now, limit) == listed
+
+
+def test_a_tuple_body_all_due_goes_in_one_piece_and_the_final_chunk_when_the_step_may_give_every_piece() -> (
+    None
+):
+    body = tuple((0.0, b"data: %d\r\n\r\n" % i) for i in range(12))
+    writer = ReplyWriter(Reply(200, [], body), 100.0, "GET", False, merge_head=True)
+    step = writer.step(100.0, 64)
+    assert step.pieces[1:] == [b"0\r\n\r\n"] and step.end is Finish.DONE and step.due == [100.0] * 12
+    assert step.pieces[0].endswith(b"\r\n\r\n" + b"".join(chunk(data) for _, data in body))  # head and body
+    later = ReplyWriter(Reply(200, [], body), 100.0, "GET", False, merge_head=True)
+    assert len(later.step(100.0, 1).pieces) == 1 and later.step(100.0, 1).end is None  # one piece a step
+
+
+def test_a_tuple_body_holding_a_bytearray_goes_out_as_the_bytearray_is_now() -> None:
+    piece = bytearray(b"first")
+    body = ((0.0, b"a"), (0.0, piece))
+    assert _steps(Reply(200, [], body), 100.0, 64)[0].endswith(chunk(b"first") + b"0\r\n\r\n")  # type: ignore[arg-type]
+    piece[:] = b"second!"
+    assert _steps(Reply(200, [], body), 100.0, 64)[0].endswith(chunk(b"second!") + b"0\r\n\r\n")  # type: ignore[arg-type]
+
+
+def test_the_watcher_is_told_each_step_and_that_the_body_is_whole_in_the_step_that_ends_it() -> None:
+    told = Told()
+    reply = Reply(200, [], [(0.0, b"aa"), (1.0, b"bbb"), (2.0, b"c")], watcher=told)
+    writer = ReplyWriter(reply, 100.0, "GET", False, merge_head=True)
+    writer.step(100.0, 64)
+    writer.step(101.0, 64)
+    assert told.calls == [("given", 2, None), ("given", 5, None)]
+    last = writer.step(102.0, 64)
+    assert last.end is Finish.DONE and told.calls[-1] == (
+        "over",
+        6,
+        True,
+    )  # before the last bytes are written
+    writer.close()
+    assert told.calls[-1] == ("over", 6, True) and len(told.calls) == 3 and reply.watcher is None  # once
+
+
+def test_the_watcher_hears_of_a_body_cut_off_when_the_writer_is_closed() -> None:
+    told = Told()
+    reply = Reply(200, [], iter([(0.0, b"aa"), (5.0, b"never")]), watcher=told)
+    writer = ReplyWriter(reply, 100.0, "GET", False, merge_head=True)
+    writer.step(100.0, 64)
+    writer.close()  # the client left
+    assert told.calls == [("given", 2, None), ("over", 2, False)]
+    told_whole = Told()
+    whole = ReplyWriter(
+        Reply(200, [], ((0.0, b"xyz"),), watcher=told_whole), 100.0, "GET", False, merge_head=True
+    )
+    whole.step(100.0, 64)
+    assert told_whole.calls == [("over", 3, True)]
+
+
+def test_the_whole_bodies_kept_stay_within_their_bound() -> None:
+    from sse_toolkit.server import _http
+
+    for i in range(3000):  # ~6 MiB of distinct tuple bodies
+        body = ((0.0, b"%05d" % i + b"y" * 2000),)
+        assert _steps(Reply(200, [], body), 100.0, 64)[0].endswith(chunk(body[0][1]) + b"0\r\n\r\n")
+    assert _http._wholes_bytes <= _http._WHOLE_BYTES
+    assert all(key == id(whole.body) for key, whole in _http._wholes.items())
+
+
+def test_a_tuple_body_with_a_piece_not_yet_due_waits_for_it_as_a_list_would() -> None:
+    body = ((0.0, b"now"), (0.5, b"later"))
+    for _ in range(2):
+        writer = ReplyWriter(Reply(200, [], body), 100.0, "GET", False, merge_head=True)
+        first = writer.step(100.0, 64)
+        assert b"later" not in b"".join(first.pieces) and first.wait == 100.5 and first.end is None
+        second = writer.step(100.5, 64)
+        assert second.pieces == [chunk(b"later"), b"0\r\n\r\n"] and second.end is Finish.DONE
