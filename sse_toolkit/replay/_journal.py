@@ -1,8 +1,9 @@
 """Replay layer: the journal, what each request asked and what it got, kept within fixed bounds.
 
 Every request a replay app answers (but ``/_sse/`` ones) becomes a :class:`JournalEntry` when it arrives;
-what goes out is counted as it is sent (the server asks for a piece only once the one before is sent), and
-how the answer ended is written when the last byte left or the client went away.
+what goes out is counted as the server's writer gives it out (``Reply.watcher``: once per step, and in the
+step that gives the last piece, before it is written, so a client that has the whole answer finds its
+entry done), and how the answer ended is written then or when the client went away.
 
 A server may run for days (``sse-replay --serve``), so nothing here grows with what it has seen:
   * redaction is per request: the secrets removed are the ones this request carries, in the fields the

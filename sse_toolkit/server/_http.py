@@ -33,7 +33,8 @@ the one loop thread where every request of a burst waits for those before it.
 Cost: O(n) in the bytes fed. The end of a head is searched only in new bytes (plus the 3 before them), a
 body is sliced out once, a chunked body is parsed chunk by chunk as it arrives; a reply's pieces are framed
 once each, and a writer holds at most one piece ahead (a 1 GiB stream replayed at speed 0 is never held in
-memory).
+memory). Pieces sent again and again (a replay server's fixtures) are framed once for all their requests:
+each piece by its id, a body given as a tuple as a whole; both caches are bounded in bytes.
 """
 
 from __future__ import annotations
