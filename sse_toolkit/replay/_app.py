@@ -251,13 +251,15 @@ def _key_problem(request: ReplayRequest, require_key: str | bool | None, api: Ap
     return None
 
 
-def _cors(request: ReplayRequest) -> list[tuple[str, str]]:
+_EXPOSE = ("Access-Control-Expose-Headers", "Content-Disposition, Retry-After")
+_CORS_ANY = (("Access-Control-Allow-Origin", "*"), _EXPOSE)  # a request without Origin (not a browser's)
+
+
+def _cors(request: ReplayRequest) -> Sequence[tuple[str, str]]:
     origin = request.header("origin")
-    headers = [("Access-Control-Allow-Origin", origin or "*")]
-    if origin:
-        headers.append(("Vary", "Origin"))
-    headers.append(("Access-Control-Expose-Headers", "Content-Disposition, Retry-After"))
-    return headers
+    if not origin:
+        return _CORS_ANY
+    return (("Access-Control-Allow-Origin", origin), ("Vary", "Origin"), _EXPOSE)
 
 
 def _vertex_model_doc(publisher: str, model: str) -> dict[str, Any]:
@@ -320,7 +322,7 @@ class GeminiReplayApp:
             reply.headers = [*reply.headers, *cors]
             return reply
         route, match = find_route(request.method, request.path)
-        model = match.groupdict().get("model")
+        model = match["model"] if "model" in match.re.groupindex else None
         entry = self.journal.record(request, route.kind, bare_model(model) if model else None)
         if request.method == "OPTIONS":
             asked = request.header("access-control-request-headers")
@@ -403,7 +405,8 @@ class GeminiReplayApp:
         if isinstance(picked, Answer):
             return picked
         served, faults = picked
-        alt = call.request.params.get("alt") or call.request.params.get("$alt") or ""
+        params = call.request.params
+        alt = params.get("alt") or params.get("$alt") or ""
         answer = self._stream(served, BodyFormat.SSE if alt == "sse" else BodyFormat.JSON_ARRAY, faults)
         call.entry.mid_stream_error = faults.error_after is not None or served.recorded_error
         return answer
