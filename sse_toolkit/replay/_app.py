@@ -724,10 +724,12 @@ _CONTROL_ROUTES: tuple[tuple[frozenset[str], str, ControlHandler], ...] = (
 
 
 # Routes found, by method and path: a test suite asks the same few paths again and again, and trying the
-# rows' patterns in turn costs several matches. Bounded: emptied when full (a hostile client's million
-# distinct paths cost a few hundred kilobytes at most).
+# rows' patterns in turn costs several matches. Bounded: paths up to _FOUND_PATH characters (the API's are
+# far shorter), _FOUND_MAX of them, emptied when full (a hostile client's million distinct paths hold a
+# megabyte at most).
 _found: dict[tuple[str, str], tuple[Route, re.Match[str]]] = {}
 _FOUND_MAX = 1024
+_FOUND_PATH = 512
 
 
 def find_route(method: str, path: str) -> tuple[Route, re.Match[str]]:
@@ -739,8 +741,9 @@ def find_route(method: str, path: str) -> tuple[Route, re.Match[str]]:
         if route.methods is None or method in route.methods:
             match = route.pattern.match(path)
             if match is not None:
-                if len(_found) >= _FOUND_MAX:
-                    _found.clear()
-                _found[method, path] = route, match
+                if len(path) <= _FOUND_PATH:
+                    if len(_found) >= _FOUND_MAX:
+                        _found.clear()
+                    _found[method, path] = route, match
                 return route, match
     raise AssertionError("the last route matches every path")  # pragma: no cover

@@ -44,7 +44,7 @@ import enum
 import re
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -600,6 +600,7 @@ def chunk(data: bytes) -> bytes:
 # piece is ever hashed). Bounded: pieces over _FRAMED_PIECE bytes are framed each time, and past
 # _FRAMED_BYTES in all the oldest entry goes as each new one comes (one at a time, never a bulk drop).
 _FRAMED_PIECE = 16 * 1024
+_OBJECT_COST = 200  # an entry's objects (tuples, bytes headers, the dict's node), counted toward the bounds
 _FRAMED_BYTES = 4 * 1024 * 1024
 _framed: OrderedDict[int, tuple[bytes, bytes]] = OrderedDict()
 _framed_bytes = 0
@@ -616,17 +617,17 @@ def _framed_chunk(data: bytes) -> bytes:
             if id(data) in _framed:  # another thread was first
                 return framed
             _framed[id(data)] = (data, framed)
-            _framed_bytes += len(data) + len(framed)
+            _framed_bytes += len(data) + len(framed) + _OBJECT_COST
             while _framed_bytes > _FRAMED_BYTES:
                 old, old_framed = _framed.popitem(last=False)[1]
-                _framed_bytes -= len(old) + len(old_framed)
+                _framed_bytes -= len(old) + len(old_framed) + _OBJECT_COST
     return framed
 
 
 class _Whole(NamedTuple):
     """A body given as a tuple, framed and joined once (see _whole_of); ``framed`` None: it cannot be."""
 
-    body: tuple[tuple[float | None, bytes], ...]
+    body: tuple[tuple[float | None, bytes], ...] | None  # None: found unfit, not kept
     framed: bytes | None
     size: int  # body bytes
     given: int  # pieces with bytes (an empty one only marks a pause)
@@ -640,21 +641,23 @@ class _Whole(NamedTuple):
 # tuple's id (the tuple kept in the entry) says it is the same body. Bounded as _framed is.
 _WHOLE_BYTES = 4 * 1024 * 1024
 _wholes: OrderedDict[int, _Whole] = OrderedDict()
+_wholes_cost: deque[int] = deque()  # what each entry keeps alive, in the same order
 _wholes_bytes = 0
 
 
 def _whole_of(body: tuple[tuple[float | None, bytes], ...]) -> _Whole:
     global _wholes_bytes
     whole = _wholes.get(id(body))
-    if whole is not None and whole.body is body:
-        return whole
+    if whole is not None and (whole.body is body or whole.body is None):
+        return whole  # (a body found unfit is not kept: a tuple that gets its id later is stepped too)
     size = given = length = 0
     framed_pieces: list[bytes] = []
     times: list[float] = []
-    cacheable = True
-    for t, data in body:
+    fit = True
+    for item in body:
+        t, data = item if type(item) is tuple and len(item) == 2 else (None, None)
         if type(data) is not bytes or not (t is None or type(t) is float or type(t) is int) or t != t:
-            cacheable = False  # a mutable piece (it may change), or an odd time: each step reads it
+            fit = False  # a mutable or malformed piece, or an odd time: each step reads it, as from a list
             break
         if t is not None:
             times.append(t)
@@ -664,16 +667,24 @@ def _whole_of(body: tuple[tuple[float | None, bytes], ...]) -> _Whole:
             size += len(data)
             given += 1
             if length > STEP_BYTES:
-                cacheable = False  # more than one step's worth: stepped piece by piece
+                fit = False  # more than one step's worth: stepped piece by piece
                 break
-    framed = b"".join(framed_pieces) if cacheable else None
-    whole = _Whole(body, framed, size, given, max(times) if times else None, tuple(times))
+    if fit:
+        whole = _Whole(
+            body, b"".join(framed_pieces), size, given, max(times) if times else None, tuple(times)
+        )
+        # What the entry keeps alive: the framed bytes, the body's own bytes and objects, the entry.
+        cost = length + size + _OBJECT_COST * (len(body) + 1)
+    else:
+        whole, cost = _Whole(None, None, 0, 0, None, ()), _OBJECT_COST
     with _framed_lock:
         if id(body) not in _wholes:
             _wholes[id(body)] = whole
-            _wholes_bytes += len(framed or b"") + 64
+            _wholes_bytes += cost
+            _wholes_cost.append(cost)
             while _wholes_bytes > _WHOLE_BYTES:
-                _wholes_bytes -= len(_wholes.popitem(last=False)[1].framed or b"") + 64
+                _wholes.popitem(last=False)
+                _wholes_bytes -= _wholes_cost.popleft()
     return whole
 
 
@@ -729,7 +740,8 @@ class ReplyWriter:
         # body bytes).
         self._pending: tuple[float | None, bytes, int] | None = None
         self._watcher = reply.watcher  # told after each step that gives pieces, and by close()
-        self._body = 0  # body bytes given out
+        self._body = 0  # body bytes given out and counted (see _step)
+        self._held = 0  # the last piece given out, not counted yet
         self._whole = False  # the body was read to its end
         self._given = False  # a step has given out pieces of this response
         # An error met while reading ahead in a step that already holds pieces: those go out, the error is
@@ -833,58 +845,72 @@ class ReplyWriter:
             with_head = True
         arrived, items, pieces, dues = self.arrived, self._items, step.pieces, step.due
         framed_get = _framed.get
-        pending, self._pending = self._pending, None
-        if pending is not None:  # read and framed in an earlier step, ahead of its time
-            due, framed, length = pending
-            if due is not None:
-                if due > now:
-                    self._pending, step.wait = pending, due
-                    return step
-                dues.append(due)
-            if framed:  # an empty piece only marks a pause
-                if with_head:
-                    pieces[0] += framed  # the head and the first piece: one write
-                    with_head = False
-                else:
-                    pieces.append(framed)
-                given, size = 1, len(framed)
-                self._body += length
-                if given >= limit or size >= STEP_BYTES:
-                    return step  # the next is read from the body once these are written
+        # A piece given out counts (for the watcher) once the body is asked for the next one, or found to
+        # end: ``held`` is the last piece given, not counted yet (a client that leaves before it is written
+        # was not sent it).
+        counted, held = self._body, self._held
         try:
-            # The same again for each piece read now (inline: a step of a stream at --speed 0 goes
-            # through this once per piece). An error here, or in framing, goes to _fail.
-            for t, data in items:
-                # As chunk() (from the cache when framed before); an empty piece only marks a pause.
-                known, framed = framed_get(id(data), _NOT_FRAMED)
-                if known is not data:
-                    framed = _framed_chunk(data) if data else b""
-                if t is not None:
-                    due = arrived + t
+            pending, self._pending = self._pending, None
+            if pending is not None:  # read and framed in an earlier step, ahead of its time
+                due, framed, length = pending
+                if due is not None:
                     if due > now:
-                        self._pending, step.wait = (due, framed, len(data)), due
+                        self._pending, step.wait = pending, due
                         return step
                     dues.append(due)
-                if framed:
+                if framed:  # an empty piece only marks a pause
                     if with_head:
-                        pieces[0] += framed
+                        pieces[0] += framed  # the head and the first piece: one write
                         with_head = False
                     else:
                         pieces.append(framed)
-                    given += 1
-                    size += len(framed)
-                    self._body += len(data)
+                    given, size, held = 1, len(framed), length
                     if given >= limit or size >= STEP_BYTES:
-                        return step
-            self._whole = True
-        except AbruptClose as close:
-            step.end = Finish.RESET if close.reset else Finish.CLOSE
-            return step
-        except Exception as exc:
-            if not given:
-                raise
-            self._deferred = exc  # the pieces read go out first
-            return step
+                        return step  # the next is read from the body once these are written
+            try:
+                # The same again for each piece read now (inline: a step of a stream at --speed 0 goes
+                # through this once per piece). An error here, or in framing, goes to _fail.
+                for t, data in items:
+                    counted += held
+                    held = 0
+                    # As chunk() (from the cache when framed before); an empty piece only marks a pause.
+                    known, framed = framed_get(id(data), _NOT_FRAMED)
+                    if known is not data:
+                        framed = _framed_chunk(data) if data else b""
+                    if t is not None:
+                        due = arrived + t
+                        if due > now:
+                            self._pending, step.wait = (due, framed, len(data) if data else 0), due
+                            return step
+                        dues.append(due)
+                    if framed:
+                        if with_head:
+                            pieces[0] += framed
+                            with_head = False
+                        else:
+                            pieces.append(framed)
+                        given += 1
+                        size += len(framed)
+                        held = len(data)
+                        if given >= limit or size >= STEP_BYTES:
+                            return step
+                counted += held
+                held = 0
+                self._whole = True
+            except AbruptClose as close:
+                counted += held  # the body was asked for the next piece
+                held = 0
+                step.end = Finish.RESET if close.reset else Finish.CLOSE
+                return step
+            except Exception as exc:
+                counted += held
+                held = 0
+                if not given:
+                    raise
+                self._deferred = exc  # the pieces read go out first
+                return step
+        finally:
+            self._body, self._held = counted, held
         return self._ending(step)
 
     def _ending(self, step: Step) -> Step:

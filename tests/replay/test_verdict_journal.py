@@ -177,3 +177,19 @@ def test_verdict_report_prints_a_table_per_test(pytester: pytest.Pytester) -> No
     assert "test_without_servers" not in result.stdout.str().split("client verdict")[1]
     plain = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     assert "client verdict" not in plain.stdout.str()
+
+
+def test_a_client_that_leaves_mid_stream_is_journaled_with_what_it_was_sent_not_what_was_planned() -> None:
+    import socket
+
+    with ReplayServer(WYOMING, speed=0.05) as server:  # 3 events, the finishReason in the last, paced
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.sendall(
+                b"POST " + PATH.encode() + b"?alt=sse HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+            )
+            assert b"data: " in sock.recv(65536)  # the head and the first event; then the client goes
+        deadline = time.monotonic() + 20
+        while server.requests[-1].end.value == "pending" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        entry = server.requests[-1]
+    assert entry.end.value == "client-gone" and not entry.finished and entry.events < 3

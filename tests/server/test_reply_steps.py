@@ -138,7 +138,8 @@ def test_the_framing_kept_for_reuse_stays_within_its_bound_however_many_pieces_g
     for i in range(3000):  # ~6 MiB of distinct pieces, over the bound
         assert _body_bytes([(0.0, b"%05d" % i + b"x" * 2000)]).startswith(b"7d5\r\n%05d" % i)
     assert _http._framed_bytes <= _http._FRAMED_BYTES
-    assert sum(len(data) + len(framed) for data, framed in _http._framed.values()) == _http._framed_bytes
+    kept = sum(len(data) + len(framed) + _http._OBJECT_COST for data, framed in _http._framed.values())
+    assert kept == _http._framed_bytes
     assert all(key == id(data) for key, (data, _) in _http._framed.items())
 
 
@@ -256,3 +257,30 @@ def test_a_tuple_body_with_a_piece_not_yet_due_waits_for_it_as_a_list_would() ->
         assert b"later" not in b"".join(first.pieces) and first.wait == 100.5 and first.end is None
         second = writer.step(100.5, 64)
         assert second.pieces == [chunk(b"later"), b"0\r\n\r\n"] and second.end is Finish.DONE
+
+
+def test_a_piece_given_counts_for_the_watcher_only_once_the_next_is_asked_for() -> None:
+    told = Told()  # a client that leaves before the last piece given is written was not sent it
+    reply = Reply(200, [], [(0.0, b"a"), (1.0, b"bb"), (2.0, b"ccc")], watcher=told)
+    writer = ReplyWriter(reply, 100.0, "GET", False, merge_head=True)
+    writer.step(100.0, 64)  # gives "a", reads "bb" ahead: "a" counts
+    writer.step(101.0, 1)  # gives "bb" and stops at its limit: "ccc" not asked for yet
+    writer.close()
+    assert told.calls == [("given", 1, None), ("given", 1, None), ("over", 1, False)]
+
+
+def test_a_none_piece_due_later_is_a_pause_and_a_malformed_tuple_item_ends_the_stream_as_from_a_list() -> (
+    None
+):
+    paused = [(0.0, b"a"), (1.0, None), (1.0, b"b")]
+    assert _steps(Reply(200, [], tuple(paused)), 100.0, 64)[0].endswith(
+        chunk(b"a") + chunk(b"b") + b"0\r\n\r\n"
+    )  # type: ignore[arg-type]
+    broken = ((0.0, b"a"), (0.0, b"b"), "not a pair")
+    for body in (broken, list(broken)):
+        out, end, _ = _steps(Reply(200, [], body), 100.0, 64)  # type: ignore[arg-type]
+        assert (
+            out.startswith(b"HTTP/1.1 200 OK")
+            and out.endswith(chunk(b"a") + chunk(b"b"))
+            and end is Finish.CLOSE
+        )
