@@ -88,12 +88,14 @@ def _one_line_errors(source: str) -> Iterator[None]:
         # A FixtureError already starts with FILE:LINE; don't name the file twice.
         _fail(str(exc) if getattr(exc, "path", None) else f"{source}: {exc}")
     except BrokenPipeError:
-        # `sse-toolkit parse big.sse | head`: the reader left; exit without the interpreter's complaint.
+        # `sse-toolkit parse big.sse | head`: the reader took what it wanted and left. Not a failure (exit 0,
+        # as ripgrep does: a pipeline under `set -o pipefail` must not fail by how fast `head` was), and
+        # without the interpreter's complaint.
         with contextlib.suppress(OSError):
             sys.stdout = open(  # noqa: SIM115 - replaces stdout for the interpreter's final flush
                 "/dev/null", "w"
             )
-        sys.exit(1)
+        sys.exit(0)
     except OSError as exc:
         _fail(f"{source}: {exc.strerror or exc}")
     except KeyboardInterrupt:

@@ -220,7 +220,7 @@ def test_missing_file_in_a_subprocess_has_no_traceback(tmp_path: Path) -> None:
     assert b"nope.sse" in done.stderr
 
 
-def test_reader_leaving_early_ends_quietly(tmp_path: Path) -> None:
+def test_reader_leaving_early_ends_quietly_and_successfully(tmp_path: Path) -> None:
     # `sse-toolkit parse big.sse | head -1`: the closed pipe must not produce a traceback.
     src = tmp_path / "big.sse"
     src.write_bytes((b"data: " + b"z" * 200 + b"\n\n") * 50_000)
@@ -234,6 +234,7 @@ def test_reader_leaving_early_ends_quietly(tmp_path: Path) -> None:
     stderr = proc.stderr.read()
     proc.wait(timeout=TIMEOUT)
     assert b"Traceback" not in stderr and b"Exception ignored" not in stderr, stderr
+    assert proc.returncode == 0  # the reader leaving is no failure: `| head` under pipefail stays green
 
 
 # --- a live pipe -------------------------------------------------------------------------------------------
