@@ -44,12 +44,12 @@ import enum
 import re
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import NamedTuple, Protocol
+from typing import Generic, NamedTuple, Protocol, TypeVar
 from urllib.parse import parse_qsl
 
 from ..parser._end import End
@@ -594,40 +594,54 @@ def chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-# Pieces framed already: a replay server sends the same pieces (the same bytes objects) to request after
-# request, and framing one costs more than the rest of its way through a step. Keyed by the piece's id, the
-# piece kept in the entry (so that its id cannot be reused while there, and a hit is an identity check: no
-# piece is ever hashed). Bounded: pieces over _FRAMED_PIECE bytes are framed each time, and past
-# _FRAMED_BYTES in all the oldest entry goes as each new one comes (one at a time, never a bulk drop).
-_FRAMED_PIECE = 16 * 1024
+_V = TypeVar("_V")
+
+
+class _KeptById(Generic[_V]):
+    """Values worked out once for objects a server sends again and again (a replay server hands the same
+    pieces and the same planned bodies to request after request), by the object's id. The object is kept in
+    its entry, so that its id cannot be reused while there, and a hit is an identity check: nothing is
+    hashed. Bounded by what the entries keep alive, as the caller counts it: past ``limit`` the oldest entry
+    goes as each new one comes (one at a time, never a bulk drop). Changed under a lock (worker threads
+    write replies too), read without one: ``entries`` maps an id to (the object, the value, its cost)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self.entries: OrderedDict[int, tuple[object, _V, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def keep(self, obj: object, value: _V, cost: int, *, hold: bool = True) -> None:
+        """Keep ``value`` for ``obj``; ``hold=False`` keeps it by the id alone (the object is not kept
+        alive, and whatever gets that id later finds the value too)."""
+        with self._lock:
+            if id(obj) in self.entries:  # another thread was first
+                return
+            self.entries[id(obj)] = (obj if hold else None, value, cost)
+            self.size += cost
+            while self.size > self.limit:
+                self.size -= self.entries.popitem(last=False)[1][2]
+
+
 _OBJECT_COST = 200  # an entry's objects (tuples, bytes headers, the dict's node), counted toward the bounds
-_FRAMED_BYTES = 4 * 1024 * 1024
-_framed: OrderedDict[int, tuple[bytes, bytes]] = OrderedDict()
-_framed_bytes = 0
-_framed_lock = threading.Lock()  # worker threads write replies too
-_NOT_FRAMED = (None, b"")
+# Pieces framed already (framing one costs more than the rest of its way through a step): pieces over
+# _FRAMED_PIECE bytes are framed each time.
+_FRAMED_PIECE = 16 * 1024
+_framed: _KeptById[bytes] = _KeptById(4 * 1024 * 1024)
+_NOT_FRAMED = (None, b"", 0)
 
 
 def _framed_chunk(data: bytes) -> bytes:
-    """``chunk(data)``, kept in the cache above if ``data`` is bytes (immutable) and short enough."""
-    global _framed_bytes
-    framed = b"%x\r\n%s\r\n" % (len(data), data)
+    """``chunk(data)``, kept in ``_framed`` if ``data`` is bytes (immutable) and short enough."""
+    framed = chunk(data)
     if len(data) <= _FRAMED_PIECE and type(data) is bytes:
-        with _framed_lock:
-            if id(data) in _framed:  # another thread was first
-                return framed
-            _framed[id(data)] = (data, framed)
-            _framed_bytes += len(data) + len(framed) + _OBJECT_COST
-            while _framed_bytes > _FRAMED_BYTES:
-                old, old_framed = _framed.popitem(last=False)[1]
-                _framed_bytes -= len(old) + len(old_framed) + _OBJECT_COST
+        _framed.keep(data, framed, len(data) + len(framed) + _OBJECT_COST)
     return framed
 
 
 class _Whole(NamedTuple):
     """A body given as a tuple, framed and joined once (see _whole_of); ``framed`` None: it cannot be."""
 
-    body: tuple[tuple[float | None, bytes], ...] | None  # None: found unfit, not kept
     framed: bytes | None
     size: int  # body bytes
     given: int  # pieces with bytes (an empty one only marks a pause)
@@ -635,56 +649,40 @@ class _Whole(NamedTuple):
     times: tuple[float, ...]  # each time, in order (for Step.due)
 
 
-# Bodies given as a tuple of (t, bytes) pairs, framed and joined once: a replay server hands the same tuple
-# (a planned form of a fixture) to request after request, and a step that may give every piece of it, all
-# of them due, then gives one piece instead of going through each. A tuple of bytes cannot change, so the
-# tuple's id (the tuple kept in the entry) says it is the same body. Bounded as _framed is.
-_WHOLE_BYTES = 4 * 1024 * 1024
-_wholes: OrderedDict[int, _Whole] = OrderedDict()
-_wholes_cost: deque[int] = deque()  # what each entry keeps alive, in the same order
-_wholes_bytes = 0
+# Bodies given as a tuple of (t, bytes) pairs, framed and joined once: a step that may give every piece of
+# one, all of them due, then gives one piece instead of going through each. A tuple of bytes cannot change,
+# so its id (the tuple kept in the entry) says it is the same body. A body found unfit is kept by its id
+# alone (not kept alive; a tuple that gets the id later is stepped piece by piece too).
+_wholes: _KeptById[_Whole] = _KeptById(4 * 1024 * 1024)
+_UNFIT = _Whole(None, 0, 0, None, ())
 
 
 def _whole_of(body: tuple[tuple[float | None, bytes], ...]) -> _Whole:
-    global _wholes_bytes
-    whole = _wholes.get(id(body))
-    if whole is not None and (whole.body is body or whole.body is None):
-        return whole  # (a body found unfit is not kept: a tuple that gets its id later is stepped too)
+    kept = _wholes.entries.get(id(body))
+    if kept is not None and (kept[0] is body or kept[0] is None):
+        return kept[1]
     size = given = length = 0
     framed_pieces: list[bytes] = []
     times: list[float] = []
-    fit = True
     for item in body:
         t, data = item if type(item) is tuple and len(item) == 2 else (None, None)
         if type(data) is not bytes or not (t is None or type(t) is float or type(t) is int) or t != t:
-            fit = False  # a mutable or malformed piece, or an odd time: each step reads it, as from a list
-            break
+            # A mutable or malformed piece, or an odd time: each step reads it, as from a list.
+            _wholes.keep(body, _UNFIT, _OBJECT_COST, hold=False)
+            return _UNFIT
         if t is not None:
             times.append(t)
         if data:
-            framed_pieces.append(b"%x\r\n%s\r\n" % (len(data), data))
+            framed_pieces.append(chunk(data))
             length += len(framed_pieces[-1])
             size += len(data)
             given += 1
-            if length > STEP_BYTES:
-                fit = False  # more than one step's worth: stepped piece by piece
-                break
-    if fit:
-        whole = _Whole(
-            body, b"".join(framed_pieces), size, given, max(times) if times else None, tuple(times)
-        )
-        # What the entry keeps alive: the framed bytes, the body's own bytes and objects, the entry.
-        cost = length + size + _OBJECT_COST * (len(body) + 1)
-    else:
-        whole, cost = _Whole(None, None, 0, 0, None, ()), _OBJECT_COST
-    with _framed_lock:
-        if id(body) not in _wholes:
-            _wholes[id(body)] = whole
-            _wholes_bytes += cost
-            _wholes_cost.append(cost)
-            while _wholes_bytes > _WHOLE_BYTES:
-                _wholes.popitem(last=False)
-                _wholes_bytes -= _wholes_cost.popleft()
+            if length > STEP_BYTES:  # more than one step's worth: stepped piece by piece
+                _wholes.keep(body, _UNFIT, _OBJECT_COST, hold=False)
+                return _UNFIT
+    whole = _Whole(b"".join(framed_pieces), size, given, max(times) if times else None, tuple(times))
+    # What the entry keeps alive: the framed bytes, the body's own bytes and objects, the entry.
+    _wholes.keep(body, whole, length + size + _OBJECT_COST * (len(body) + 1))
     return whole
 
 
@@ -844,7 +842,7 @@ class ReplyWriter:
                 return step
             with_head = True
         arrived, items, pieces, dues = self.arrived, self._items, step.pieces, step.due
-        framed_get = _framed.get
+        framed_get = _framed.entries.get
         # A piece given out counts (for the watcher) once the body is asked for the next one, or found to
         # end: ``held`` is the last piece given, not counted yet (a client that leaves before it is written
         # was not sent it).
@@ -874,7 +872,7 @@ class ReplyWriter:
                     counted += held
                     held = 0
                     # As chunk() (from the cache when framed before); an empty piece only marks a pause.
-                    known, framed = framed_get(id(data), _NOT_FRAMED)
+                    known, framed, _ = framed_get(id(data), _NOT_FRAMED)
                     if known is not data:
                         framed = _framed_chunk(data) if data else b""
                     if t is not None:

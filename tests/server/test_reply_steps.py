@@ -137,10 +137,11 @@ def test_the_framing_kept_for_reuse_stays_within_its_bound_however_many_pieces_g
 
     for i in range(3000):  # ~6 MiB of distinct pieces, over the bound
         assert _body_bytes([(0.0, b"%05d" % i + b"x" * 2000)]).startswith(b"7d5\r\n%05d" % i)
-    assert _http._framed_bytes <= _http._FRAMED_BYTES
-    kept = sum(len(data) + len(framed) + _http._OBJECT_COST for data, framed in _http._framed.values())
-    assert kept == _http._framed_bytes
-    assert all(key == id(data) for key, (data, _) in _http._framed.items())
+    assert _http._framed.size <= _http._framed.limit == 4 * 1024 * 1024
+    entries = _http._framed.entries
+    kept = sum(len(data) + len(framed) + _http._OBJECT_COST for data, framed, _ in entries.values())  # type: ignore[arg-type]
+    assert kept == _http._framed.size
+    assert all(key == id(data) for key, (data, _, _) in entries.items())
 
 
 class Told:
@@ -245,8 +246,8 @@ def test_the_whole_bodies_kept_stay_within_their_bound() -> None:
     for i in range(3000):  # ~6 MiB of distinct tuple bodies
         body = ((0.0, b"%05d" % i + b"y" * 2000),)
         assert _steps(Reply(200, [], body), 100.0, 64)[0].endswith(chunk(body[0][1]) + b"0\r\n\r\n")
-    assert _http._wholes_bytes <= _http._WHOLE_BYTES
-    assert all(key == id(whole.body) for key, whole in _http._wholes.items())
+    assert _http._wholes.size <= _http._wholes.limit == 4 * 1024 * 1024
+    assert all(key == id(body) for key, (body, _, _) in _http._wholes.entries.items())
 
 
 def test_a_tuple_body_with_a_piece_not_yet_due_waits_for_it_as_a_list_would() -> None:
