@@ -164,8 +164,8 @@ class Journal:
             self._count = 0
 
     def record(self, request: ReplayRequest, kind: RequestKind, model: str | None) -> JournalEntry:
-        """A new entry for ``request``, which has just arrived (its query and headers redacted, its body
-        kept up to ``max_body`` bytes)."""
+        """A new entry for ``request``, which has just arrived (its body kept up to ``max_body`` bytes; its
+        query and headers are redacted when the journal is read)."""
         body = _kept_body(request.body, self.max_body)
         if body is not request.body:  # the request as received, without the part of the body not kept
             request = ReplayRequest(request.method, request.path, request.query, request.headers, body)
