@@ -14,6 +14,8 @@ parser   any bytes either parse or raise only an ``SSEError`` subclass (in pract
          events delivered before it; the events are well formed (no line end in ``event``/``id``, no CR in
          ``data``, no NUL in ``id``, ``retry`` a non-negative int); and, where tests/_reference.py (a
          character-by-character transcription of the WHATWG algorithm) is present, the same as it.
+speedups the C pairs path (sse_toolkit/parser/_speedups.c, where built) returns exactly what its Python
+         reference ``_pairs_reference`` returns, for cuts of the input with every separator.
 head     ``split_http_head`` and a ``HeadSplitter`` fed in any split agree; the body is a suffix of the
          input, and input that cannot start with ``HTTP/`` passes through untouched.
 cli      ``sse-toolkit parse`` exits 0 (printing one JSON line per event) or 1 with a one-line message;
@@ -40,6 +42,12 @@ from typing import Any, NamedTuple
 
 import sse_toolkit
 from sse_toolkit import Event, EventParser, HeadSplitter, SSEError, split_http_head
+from sse_toolkit.parser import _parser
+
+try:
+    from sse_toolkit.parser import _speedups
+except ImportError:  # not built: nothing to compare
+    _speedups = None  # type: ignore[assignment]
 
 __all__ = [
     "TARGETS",
@@ -48,6 +56,7 @@ __all__ = [
     "check_gemini",
     "check_head",
     "check_parser",
+    "check_speedups",
     "gen_alphabet",
     "gen_input",
     "gen_mutation",
@@ -469,8 +478,30 @@ def _check_parser_limited(data: bytes, rng: random.Random) -> None:
     check_parser(data, rng, limit=rng.choice((1, 2, 3, 5, 8, 13, 32, 100)))
 
 
+def check_speedups(data: bytes, rng: random.Random) -> None:
+    """The C pairs path (``_speedups.pairs``, if built) returns exactly what its Python reference returns,
+    for cuts of ``data`` into an unfinished first line and a chunk, with every separator."""
+    if _speedups is None:
+        return
+    cuts = [0, len(data), rng.randint(0, len(data)), rng.randint(0, len(data))]
+    for start in cuts:
+        partial, chunk = data[:start], data[start:]
+        if 13 in partial or 10 in partial:  # the parser never hands over a partial line with a line end
+            partial = partial.replace(b"\r", b"").replace(b"\n", b"")
+        for sep in (b"\r\r", b"\n\n", b"\r\n\r\n"):
+            last_id = rng.choice(("", "7", "\u00e9"))
+            try:
+                got = _speedups.pairs(partial, chunk, sep, last_id, Event)
+            except Exception as exc:
+                raise _unexpected("speedups", exc, data) from exc
+            expected = _parser._pairs_reference(partial, chunk, sep, last_id, Event)
+            if got != expected:
+                raise Failure("speedups-differ", f"sep {sep!r}, cut {start}: C {got!r}, Python {expected!r}")
+
+
 TARGETS: dict[str, Callable[[bytes, random.Random], None]] = {
     "parser": check_parser,
+    "speedups": check_speedups,
     "parser-limit": _check_parser_limited,
     "head": check_head,
     "cli": check_cli,

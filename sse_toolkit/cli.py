@@ -19,11 +19,18 @@ from ._terminal import TextPrinter
 from ._version import __version__
 from .parser._exceptions import SSEError
 from .parser._http_head import HeadSplitter
+from .gemini._codegen import SPEEDUPS as _GEMINI_SPEEDUPS
+from .parser._parser import SPEEDUPS as _PARSER_SPEEDUPS
 from .parser._parser import EventParser
 
 __all__ = ["main", "replay_main"]
 
 _READ_SIZE = 64 * 1024
+# --version says whether the optional C accelerators were built (setup.py) and are in use.
+_ACCELERATED = [name for name, on in (("parser", _PARSER_SPEEDUPS), ("gemini", _GEMINI_SPEEDUPS)) if on]
+_VERSION_MESSAGE = "%(prog)s, version %(version)s " + (
+    f"(C speedups: {', '.join(_ACCELERATED)})" if _ACCELERATED else "(pure Python)"
+)
 
 
 def _read_chunks(stream: IO[bytes]) -> Iterator[bytes]:
@@ -114,7 +121,7 @@ a stream into a fixture). Each has --help.
 
 
 @click.group("sse-toolkit", context_settings={"help_option_names": ["-h", "--help"]}, epilog=_MAIN_EPILOG)
-@click.version_option(__version__, prog_name="sse-toolkit")
+@click.version_option(__version__, prog_name="sse-toolkit", message=_VERSION_MESSAGE)
 def main() -> None:
     """Parse, inspect and convert Server-Sent Event streams (Gemini first)."""
 
@@ -255,7 +262,7 @@ Then point the client's base URL at the URL it prints; see docs/replay.md.
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=_REPLAY_EPILOG,
 )
-@click.version_option(__version__, prog_name="sse-replay")
+@click.version_option(__version__, prog_name="sse-replay", message=_VERSION_MESSAGE)
 @click.argument("path", type=click.Path(dir_okay=True, path_type=str))
 @click.option("--serve", is_flag=True, help="Serve PATH (a fixture or a directory) as a local Gemini API.")
 @click.option("--speed", type=float, default=1.0, show_default=True, help="2 = twice as fast, 0 = no delays.")
@@ -442,7 +449,7 @@ def _stdin_is_input() -> bool:
 
 
 @click.command("sse-record", context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="sse-record")
+@click.version_option(__version__, prog_name="sse-record", message=_VERSION_MESSAGE)
 @click.option(
     "--out",
     "-o",

@@ -4,16 +4,37 @@ A loop over a table of fields costs several times more per response than code wi
 field, as the ``__init__`` that ``dataclasses`` itself generates has (bench/bench_gemini.py shows it), so
 each class gets its ``from_dict`` and lazy decoders written out as source and compiled once at import. The
 source is built from the class's own dataclass fields only: nothing from outside reaches ``exec``.
+
+Where the optional C extension was built (``_speedups.tree_ok``), the lazy decoder checks the JSON types of
+the tree in C and builds without the Python checks; only a tree that fails runs them, for their error. The
+generated checks stay the reference (SSE_TOOLKIT_PURE_PYTHON=1 uses them alone).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Callable
 from typing import Any
 
 from ._message import Message, lazy_slots
 
-__all__ = ["register"]
+__all__ = ["SPEEDUPS", "register"]
+
+
+def _load_tree_ok() -> Callable[[Any, tuple[Any, ...]], bool] | None:
+    if not os.environ.get("SSE_TOOLKIT_PURE_PYTHON"):
+        try:
+            from ._speedups import tree_ok
+        except ImportError:  # not built: no C compiler at install time
+            pass
+        else:
+            return tree_ok
+    return None
+
+
+_tree_ok = _load_tree_ok()
+SPEEDUPS = _tree_ok is not None
 
 
 def _camel(name: str) -> str:
@@ -89,7 +110,7 @@ def register(cls: type[Message], common: tuple[str, ...] = (), **nested: Any) ->
     nested_keys = []
     eager = ["def from_dict(cls, d):", "    get = d.get", "    obj = new(cls)"]
     build = ["def lazy_build(d):", "    obj = new(cls)"]
-    checked = ["def lazy_from_dict(d):", "    obj = new(cls)"]
+    checked = ["def lazy_from_dict_checked(d):", "    obj = new(cls)"]
     namespace: dict[str, Any] = {
         "new": object.__new__,
         "cls": cls,
@@ -147,6 +168,8 @@ def register(cls: type[Message], common: tuple[str, ...] = (), **nested: Any) ->
                 f"else not_an_object({key!r}, v)"
             )
     cls._NESTED = tuple(nested_keys)  # type: ignore[attr-defined]
+    # Where objects and arrays of objects belong, for the C check: (key, is_list, the child's tree).
+    cls._TREE = tuple((key, is_list, item._TREE) for key, is_list, item, _ in nested_keys)  # type: ignore[attr-defined]
     namespace["known"] = frozenset(known)
     namespace["issuperset"] = namespace["known"].issuperset
     prefix = "_set_" if lazy else ""
@@ -164,6 +187,16 @@ def register(cls: type[Message], common: tuple[str, ...] = (), **nested: Any) ->
         # The slots an object decoded lazily may leave unset read through a descriptor that makes them; the
         # decoders set them as ``_set_<name>``, the plain slot (_message.py).
         lazy_slots(cls, ("extra", "_order", *lazy))
+    if _tree_ok is None:
+        checked.append("lazy_from_dict = lazy_from_dict_checked")
+    else:
+        # The tree checked in C, then built as lazy_build does; a tree that fails gets the Python checks.
+        namespace["tree_ok"], namespace["tree"] = _tree_ok, cls._TREE  # type: ignore[attr-defined]
+        checked += [
+            "def lazy_from_dict(d):",
+            "    if not tree_ok(d, tree): return lazy_from_dict_checked(d)",
+            *build[1:],
+        ]
     exec("\n".join(eager + build + checked), namespace)
     cls._OUT = tuple(out)
     cls._LAZY = lazy
@@ -173,4 +206,5 @@ def register(cls: type[Message], common: tuple[str, ...] = (), **nested: Any) ->
     from_dict.__doc__ = Message.from_dict.__doc__
     cls.from_dict = classmethod(from_dict)  # type: ignore[assignment,method-assign]
     cls._lazy_from_dict = staticmethod(namespace["lazy_from_dict"])  # type: ignore[method-assign]
+    cls._lazy_from_dict_checked = staticmethod(namespace["lazy_from_dict_checked"])  # type: ignore[attr-defined]
     cls._lazy_build = staticmethod(namespace["lazy_build"])  # type: ignore[attr-defined]

@@ -34,7 +34,8 @@ Decoding runs of complete lines, single lines or single values equals decoding t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from itertools import repeat
 from typing import Any
 
@@ -53,14 +54,13 @@ _BOM = b"\xef\xbb\xbf"
 # small chunks into a piece of this size stays cheap whatever the allocator does.
 _PIECE = 1024
 _BLANK: tuple[Any, Any] = ("", b"")  # a blank line, as text and (index 1, raw) as bytes
-# What ends a `data: value` line and the blank line after it (bytes, text), and that plus the next line's
-# `data: `, for each line end: indexed by (CR in the chunk) + 2 * (LF in it); a chunk with both may be CRLF.
-_PAIR_SEPARATORS: tuple[Any, ...] = (
-    None,
-    (b"\r\r", b"\r\rdata: ", "\r\r", "\r\rdata: "),
-    (b"\n\n", b"\n\ndata: ", "\n\n", "\n\ndata: "),
-    (b"\r\n\r\n", b"\r\n\r\ndata: ", "\r\n\r\n", "\r\n\r\ndata: "),
-)
+# What ends a `data: value` line and the blank line after it, for each line end: indexed by (CR in the
+# chunk) + 2 * (LF in it); a chunk with both may be CRLF. The pure-Python pairs path also splits at that plus
+# the next line's `data: `, as bytes and, for ASCII chunks, as text.
+_PAIR_SEPARATORS: tuple[Any, ...] = (None, b"\r\r", b"\n\n", b"\r\n\r\n")
+_PAIR_SPLITS: dict[bytes, tuple[bytes, str, str]] = {
+    sep: (sep + b"data: ", sep.decode(), sep.decode() + "data: ") for sep in _PAIR_SEPARATORS[1:]
+}
 _new_event = tuple.__new__  # Event is a NamedTuple; building it through tuple.__new__ skips a Python frame.
 _decode = bytes.decode  # strict UTF-8: see _pairs
 # Endless, so one of each serves every batch: zip and map only draw from them.
@@ -275,64 +275,18 @@ class EventParser:
             raise self._rest_error(events, len(rest_bytes))
         return events
 
-    def _pairs(self, partial: bytes, chunk: bytes, separators: tuple[Any, ...]) -> list[Event] | None:
+    def _pairs(self, partial: bytes, chunk: bytes, sep: bytes) -> list[Event] | None:
         """The events of ``chunk`` if it is `data: value` lines each followed by a blank line, else None.
 
         Called only when no block is half-read, no line spans earlier chunks in pieces and the limit is out of
-        reach; ``partial`` is the start of the chunk's first line. The chunk is split at ``separators``: a
-        line end, a blank line and `data: ` (as bytes, or as text for ASCII, which is decoded whole). If the
-        first line starts with `data: ` and a separator was found, the pieces are the values, the last one
-        followed by a line end and a blank line (the rest of the chunk starts the next line) or unfinished
-        (its whole line is the rest). That is the whole truth if no value and not the rest holds a line end
-        (a separator found accounts for every line end in it): one C-speed test on the values joined. Then
-        each pair is "append the value to the empty data buffer, dispatch", what _lines would do. Nothing is
-        changed before that is known.
+        reach; ``partial`` is the start of the chunk's first line, ``sep`` the chunk's line end twice. Nothing
+        is changed unless the chunk is such pairs (see ``_pairs_reference``, or its C twin).
         """
-        # The first line must be a `data: ` line (a test that spares other streams the split).
-        if (partial[:6] if len(partial) >= 6 else partial + chunk[: 6 - len(partial)]) != b"data: ":
+        found = _split_pairs(partial, chunk, sep, self._id, Event)
+        if found is None:
             return None
-        parts: Any  # bytes, or str for ASCII
-        if chunk.isascii() and partial.isascii():
-            parts = (partial + chunk).decode("ascii").split(separators[3])
-            sep = separators[2]
-            text = True
-        else:
-            parts = chunk.split(separators[1])
-            parts[0] = partial + parts[0]
-            sep = separators[0]
-            text = False
-        # A separator holds line ends and ``partial`` none, so the line end that ends ``last`` (if it has one)
-        # is in the chunk; so is all of ``last`` if a separator was found.
-        last = parts[-1]
-        end = last.find(sep)
-        if end >= 0:
-            parts[-1] = last[:end]
-            rest = chunk[len(chunk) - len(last) + end + len(sep) :]
-        elif len(parts) > 1:  # the last line is unfinished: it is the rest, `data: ` and all
-            parts.pop()
-            rest = chunk[len(chunk) - len(last) - 6 :]
-        else:
-            return None
-        if 13 in rest or 10 in rest:
-            return None
-        if text:
-            joined = "".join(parts)
-            if "\r" in joined or "\n" in joined:
-                return None
-            parts[0] = parts[0][6:]
-            values: Iterable[str] = parts
-        else:
-            joined_bytes = b"".join(parts)
-            if 13 in joined_bytes or 10 in joined_bytes:
-                return None
-            parts[0] = parts[0][6:]
-            values = map(_decode, parts)
-        last_id = self._id
-        try:  # strict decoding costs less; it gives the same text when the bytes are valid UTF-8
-            events = _message_events(values, last_id)
-        except UnicodeDecodeError:
-            events = _message_events([part.decode("utf-8", "replace") for part in parts], last_id)
-        self.last_event_id = last_id
+        events, rest = found
+        self.last_event_id = self._id
         self._partial = rest
         self._pending = len(rest)
         if not rest and chunk[-1] == 0x0D:
@@ -475,6 +429,82 @@ class EventParser:
 def _message_events(values: Iterable[str], last_id: str) -> list[Event]:
     """One ``message`` event per data value, each the only data line of its block (the batch paths)."""
     return list(map(_new_event, _EVENT, zip(_MESSAGE, values, repeat(last_id), _NONE)))
+
+
+def _pairs_reference(
+    partial: bytes, chunk: bytes, sep: bytes, last_id: str, event_type: type[Event]
+) -> tuple[list[Event], bytes] | None:
+    """``(events, rest)`` if ``partial + chunk`` is `data: value` lines each followed by ``sep``, else None.
+
+    The pure-Python pairs path, and the reference its C twin (``_speedups.pairs``) must equal. The bytes are
+    split at ``sep`` + `data: ` (as bytes, or as text for ASCII, which is decoded whole). If the first line
+    starts with `data: ` and a separator was found, the pieces are the values, the last one followed by
+    ``sep`` (the rest of the chunk starts the next line) or unfinished (its whole line is the rest). That is
+    the whole truth if no value and not the rest holds a line end (a separator found accounts for every line
+    end in it): one C-speed test on the values joined. Then each pair is "append the value to the empty data
+    buffer, dispatch", what ``_lines`` would do: one ``message`` event with ``last_id`` per value.
+    """
+    # The first line must be a `data: ` line (a test that spares other streams the split).
+    if (partial[:6] if len(partial) >= 6 else partial + chunk[: 6 - len(partial)]) != b"data: ":
+        return None
+    split_bytes, sep_text, split_text = _PAIR_SPLITS[sep]
+    parts: Any  # bytes, or str for ASCII
+    if chunk.isascii() and partial.isascii():
+        parts = (partial + chunk).decode("ascii").split(split_text)
+        end_sep: Any = sep_text
+        text = True
+    else:
+        parts = chunk.split(split_bytes)
+        parts[0] = partial + parts[0]
+        end_sep = sep
+        text = False
+    # A separator holds line ends and ``partial`` none, so the line end that ends ``last`` (if it has one)
+    # is in the chunk; so is all of ``last`` if a separator was found.
+    last = parts[-1]
+    end = last.find(end_sep)
+    if end >= 0:
+        parts[-1] = last[:end]
+        rest = chunk[len(chunk) - len(last) + end + len(sep) :]
+    elif len(parts) > 1:  # the last line is unfinished: it is the rest, `data: ` and all
+        parts.pop()
+        rest = chunk[len(chunk) - len(last) - 6 :]
+    else:
+        return None
+    if 13 in rest or 10 in rest:
+        return None
+    if text:
+        joined = "".join(parts)
+        if "\r" in joined or "\n" in joined:
+            return None
+        parts[0] = parts[0][6:]
+        values: Iterable[str] = parts
+    else:
+        joined_bytes = b"".join(parts)
+        if 13 in joined_bytes or 10 in joined_bytes:
+            return None
+        parts[0] = parts[0][6:]
+        values = map(_decode, parts)
+    try:  # strict decoding costs less; it gives the same text when the bytes are valid UTF-8
+        return _message_events(values, last_id), rest
+    except UnicodeDecodeError:
+        return _message_events([part.decode("utf-8", "replace") for part in parts], last_id), rest
+
+
+# The pairs path in C when the optional extension was built (setup.py; a C compiler at install time), else
+# in Python. Both give the same results; SSE_TOOLKIT_PURE_PYTHON=1 picks the Python one (tests run both).
+def _load_pairs() -> Callable[[bytes, bytes, bytes, str, type[Event]], tuple[list[Event], bytes] | None]:
+    if not os.environ.get("SSE_TOOLKIT_PURE_PYTHON"):
+        try:
+            from ._speedups import pairs
+        except ImportError:
+            pass
+        else:
+            return pairs
+    return _pairs_reference
+
+
+_split_pairs = _load_pairs()
+SPEEDUPS = _split_pairs is not _pairs_reference
 
 
 def _join_spanned(partial: bytes, pieces: list[bytes | bytearray], end: bytes) -> tuple[bytes | None, bytes]:

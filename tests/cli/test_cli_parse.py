@@ -7,6 +7,7 @@ as one line on stderr with a non-zero exit, never a traceback.
 
 from __future__ import annotations
 
+import os
 import queue
 import random
 import shutil
@@ -155,6 +156,17 @@ def test_python_m_version() -> None:
     done = run([sys.executable, "-m", "sse_toolkit", "--version"])
     assert done.returncode == 0, done.stderr
     assert __version__ in done.stdout.decode()
+
+
+@pytest.mark.parametrize(("pure", "says"), [("1", "(pure Python)"), ("", "(C speedups: parser, gemini)")])
+def test_version_says_whether_the_c_speedups_are_in_use(pure: str, says: str) -> None:
+    from sse_toolkit.parser import _parser
+
+    if not pure and not _parser.SPEEDUPS:
+        pytest.skip("the C extensions are not built here")
+    env = {**os.environ, "SSE_TOOLKIT_PURE_PYTHON": pure}
+    done = subprocess.run([sys.executable, "-m", "sse_toolkit", "--version"], capture_output=True, env=env)
+    assert done.stdout.decode().strip() == f"sse-toolkit, version {__version__} {says}"
 
 
 @pytest.mark.parametrize(

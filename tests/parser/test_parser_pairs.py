@@ -12,6 +12,12 @@ independent reference give.
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tracemalloc
 from itertools import pairwise
 from typing import Any
 
@@ -21,7 +27,8 @@ from _reference import reference_parse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sse_toolkit import EventParser
+from sse_toolkit import Event, EventParser
+from sse_toolkit.parser import _parser
 
 _SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -182,3 +189,123 @@ def test_streams_that_are_almost_pairs_give_the_reference_result_in_every_chunki
     expected = reference_parse(stream)
     for cut in range(len(stream) + 1):
         assert tuple(feed_chunks([stream[:cut], stream[cut:]])) == expected, cut
+
+
+# -- the C twin of the pairs path (sse_toolkit/parser/_speedups.c) -------------------------------------------
+
+_SEPARATORS = [b"\r\r", b"\n\n", b"\r\n\r\n"]
+try:
+    from sse_toolkit.parser import _speedups
+except ImportError:  # not built: no C compiler at install time
+    _speedups = None  # type: ignore[assignment]
+
+needs_speedups = pytest.mark.skipif(_speedups is None, reason="the C extension is not built here")
+
+
+@st.composite
+def pair_inputs(draw: st.DrawFn) -> tuple[bytes, bytes, bytes, str]:
+    """``(partial, chunk, sep, last_id)`` as the parser hands them to the pairs path, and beyond: a stream's
+    unfinished first line (no line end) and a cut of the stream after it, or random SSE-ish bytes, with any
+    separator (not only the one the chunk's line ends would choose)."""
+    if draw(st.integers(0, 3)):
+        stream = draw(pair_streams())
+        line_end = min([i for i in (stream.find(b"\r"), stream.find(b"\n")) if i >= 0] or [len(stream)])
+        start = draw(st.integers(0, line_end))
+        stop = draw(st.integers(start, len(stream)))
+        partial, chunk = stream[:start], stream[start:stop]
+    else:
+        tokens = [b"data: ", b"data:", b"\r", b"\n", b"\r\n", b"a", b"\xff", b"\xc3\xa9", b" "]
+        alphabet = st.sampled_from(tokens)
+        partial = b"".join(draw(st.lists(st.sampled_from([b"data: ", b"da", b"x", b"\xe2\x82"]), max_size=3)))
+        chunk = b"".join(draw(st.lists(alphabet, max_size=40)))
+    sep = draw(st.sampled_from(_SEPARATORS))
+    last_id = draw(st.sampled_from(["", "7", "z\u00e9\U0001f642"]))
+    return partial, chunk, sep, last_id
+
+
+@needs_speedups
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pair_inputs())
+def test_the_c_pairs_path_returns_exactly_what_the_python_reference_returns(
+    case: tuple[bytes, bytes, bytes, str],
+) -> None:
+    partial, chunk, sep, last_id = case
+    expected = _parser._pairs_reference(partial, chunk, sep, last_id, Event)
+    got = _speedups.pairs(partial, chunk, sep, last_id, Event)
+    assert got == expected
+    if got is not None:
+        assert all(type(event) is Event for event in got[0])
+        assert type(got[1]) is bytes
+
+
+@needs_speedups
+def test_the_c_pairs_path_builds_real_events_and_keeps_the_rest() -> None:
+    events, rest = _speedups.pairs(b"dat", b'a: "x"\n\ndata: \xff\n\ndata: par', b"\n\n", "4", Event)
+    assert events == [Event("message", '"x"', "4", None), Event("message", "\ufffd", "4", None)]
+    assert repr(events[0]) == "Event(data='\"x\"', id='4')" and events[0].json() == "x"
+    assert rest == b"data: par"
+    assert _speedups.pairs(b"", b"id: 1\n\n", b"\n\n", "", Event) is None
+
+
+@needs_speedups
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("", b"", b"\n\n", "", Event),
+        (b"", bytearray(b"data: a\n\n"), b"\n\n", "", Event),
+        (b"", b"data: a\n\n", b"\n\n", b"", Event),
+        (b"", b"data: a\n\n", b"\n\n", "", dict),
+        (b"", b"data: a\n\n", b"", "", Event),
+        (b"", b"data: a\n\n"),
+    ],
+)
+def test_the_c_pairs_path_rejects_wrong_arguments_with_a_python_error(args: tuple[Any, ...]) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        _speedups.pairs(*args)
+
+
+@needs_speedups
+def test_the_c_pairs_path_leaks_nothing() -> None:
+    chunk = b"".join(b"data: " + b"\xc5\xbc" * 40 + b"\r\n\r\n" for _ in range(8)) + b"data: cut"
+    tracemalloc.start()
+    try:
+        for _ in range(200):
+            _speedups.pairs(b"data: ", chunk[6:], b"\r\n\r\n", "", Event)
+            _speedups.pairs(b"", chunk + b"\n", b"\r\n\r\n", "", Event)  # not pairs: the partial copy freed
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(5000):
+            _speedups.pairs(b"data: ", chunk[6:], b"\r\n\r\n", "", Event)
+            _speedups.pairs(b"", chunk + b"\n", b"\r\n\r\n", "", Event)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 64 * 1024  # 5,000 rounds of 8 events each would hold megabytes if any were kept
+
+
+def test_the_c_extension_is_used_wherever_a_c_compiler_built_it() -> None:
+    """A fresh ``pip install -e .`` on a machine with a C compiler builds it (the CI machine has one)."""
+    if os.environ.get("SSE_TOOLKIT_PURE_PYTHON"):
+        assert not _parser.SPEEDUPS
+        return
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        pytest.skip(f"no C compiler ({compiler}): the package runs pure Python")
+    assert _speedups is not None and _parser.SPEEDUPS
+
+
+def test_sse_toolkit_pure_python_picks_the_python_reference_with_the_same_events() -> None:
+    stream = b"".join(b"data: " + str(i).encode() + b"\r\n\r\n" for i in range(50)) + b"data: last\n\n"
+    code = (
+        "import sys; from sse_toolkit.parser import _parser, iter_events; "
+        "print(_parser.SPEEDUPS, _parser._split_pairs.__name__); "
+        "data = sys.stdin.buffer.read(); "
+        "print([e.data for e in iter_events(data[i:i + 100] for i in range(0, len(data), 100))])"
+    )
+    env = {**os.environ, "SSE_TOOLKIT_PURE_PYTHON": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], input=stream, capture_output=True, check=True, env=env
+    ).stdout.decode()
+    assert out.splitlines() == [
+        "False _pairs_reference",
+        repr([str(i) for i in range(50)] + ["last"]),
+    ]
