@@ -17,9 +17,9 @@ import orjson
 
 from ._terminal import TextPrinter
 from ._version import __version__
+from .gemini._codegen import SPEEDUPS as _GEMINI_SPEEDUPS
 from .parser._exceptions import SSEError
 from .parser._http_head import HeadSplitter
-from .gemini._codegen import SPEEDUPS as _GEMINI_SPEEDUPS
 from .parser._parser import SPEEDUPS as _PARSER_SPEEDUPS
 from .parser._parser import EventParser
 

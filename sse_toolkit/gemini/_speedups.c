@@ -112,5 +112,15 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    return PyModule_Create(&module_def);
+    PyObject *module = PyModule_Create(&module_def);
+    if (module == NULL) {
+        return NULL;
+    }
+    PyObject *all = Py_BuildValue("(s)", "tree_ok");
+    if (all == NULL || PyModule_AddObject(module, "__all__", all) < 0) { /* steals only on success */
+        Py_XDECREF(all);
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
 }

@@ -1,7 +1,8 @@
 """Parser layer: bytes -> ``Event``, exactly the WHATWG event-stream rules, sans-IO.
 
 Spec: https://html.spec.whatwg.org/multipage/server-sent-events.html#parsing-an-event-stream
-and #event-stream-interpretation. The parser does no I/O and imports nothing but the stdlib.
+and #event-stream-interpretation. The parser does no I/O and imports nothing but the stdlib (and its own
+optional C ``_speedups``).
 
 Goals, in order:
 1. The spec, exactly, and the same events for every way of splitting the input into chunks.
@@ -21,7 +22,8 @@ Goals, in order:
    only is decoded once and split by ``str.split``; any other chunk is split by ``bytes.splitlines()``
    (whose line ends are exactly CR, LF and CRLF), because decoding non-ASCII text whole and splitting it
    as a wide ``str`` costs more. A chunk of ``data: value`` + blank line pairs with one line end (Gemini,
-   OpenAI) is split at "<line end><line end>data: " instead, so that the pieces are the values (``_pairs``);
+   OpenAI) is split at "<line end><line end>data: " instead, so that the pieces are the values (``_pairs``;
+   in C where the optional extension ``_speedups`` is built, ``_pairs_reference`` being its reference);
    other chunks whose lines alternate ``data: value`` and blank take a batch path: one comprehension slices
    and decodes the values, ``map`` builds the events. Other
    chunks go through one loop (bytes lines decoded one by one first) where ``partition(": ")`` usually

@@ -193,5 +193,15 @@ PyInit__speedups(void)
             return NULL;
         }
     }
-    return PyModule_Create(&module_def);
+    PyObject *module = PyModule_Create(&module_def);
+    if (module == NULL) {
+        return NULL;
+    }
+    PyObject *all = Py_BuildValue("(s)", "pairs");
+    if (all == NULL || PyModule_AddObject(module, "__all__", all) < 0) { /* steals only on success */
+        Py_XDECREF(all);
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
 }
