@@ -491,10 +491,10 @@ def check_speedups(data: bytes, rng: random.Random) -> None:
         for sep in (b"\r\r", b"\n\n", b"\r\n\r\n"):
             last_id = rng.choice(("", "7", "\u00e9"))
             try:
-                got = _speedups.pairs(partial, chunk, sep, last_id, Event)
+                got = _speedups.pairs(partial, chunk, sep, last_id)
             except Exception as exc:
                 raise _unexpected("speedups", exc, data) from exc
-            expected = _parser._pairs_reference(partial, chunk, sep, last_id, Event)
+            expected = _parser._pairs_reference(partial, chunk, sep, last_id)
             if got != expected:
                 raise Failure("speedups-differ", f"sep {sep!r}, cut {start}: C {got!r}, Python {expected!r}")
 

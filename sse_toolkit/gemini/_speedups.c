@@ -3,12 +3,14 @@
    tree_ok(d, spec) -> bool
 
    `spec` describes where objects and arrays of objects belong under a dict: a tuple of (key, is_list,
-   child_spec) entries, built by _codegen.register from the classes' nested fields. Returns True when every
-   such key that `d` holds (and is not null) has the right JSON type all the way down: a dict where an
-   object belongs, a list of dicts where an array of objects belongs. False as soon as one does not; the
-   caller then runs the generated Python checks, which name the key and the type in their TypeError. So
-   this function only has to agree with those checks on yes or no (tests/gemini/test_speedups.py and
-   fuzz/fuzz_parser.py compare them), never to explain.
+   child_spec) entries, built by _codegen.register from the classes' nested fields. For a dict `d` as orjson
+   makes them (str keys), returns True when every such key that `d` holds (and is not null) has the right
+   JSON type all the way down: a dict where an object belongs, a list of dicts where an array of objects
+   belongs; False as soon as one does not. False only means "run the generated Python checks", which name
+   the key and the type in their TypeError, so this function has to agree with them on yes or no
+   (tests/gemini/test_gemini_speedups.py compares them), never to explain. Anything but a dict gets False.
+   Each key is looked up once (the Python checks look twice, `in` then `[]`): the same answer unless a key
+   of `d` compares differently from one call to the next, which no JSON decoder's dict has.
 
    Goal: the checks' cost without the interpreter's per-key bytecode. Time O(size of the checked tree):
    each spec entry is one dict lookup per object it applies to. Stack depth: the spec's depth (the types

@@ -284,7 +284,7 @@ class EventParser:
         reach; ``partial`` is the start of the chunk's first line, ``sep`` the chunk's line end twice. Nothing
         is changed unless the chunk is such pairs (see ``_pairs_reference``, or its C twin).
         """
-        found = _split_pairs(partial, chunk, sep, self._id, Event)
+        found = _split_pairs(partial, chunk, sep, self._id)
         if found is None:
             return None
         events, rest = found
@@ -434,11 +434,13 @@ def _message_events(values: Iterable[str], last_id: str) -> list[Event]:
 
 
 def _pairs_reference(
-    partial: bytes, chunk: bytes, sep: bytes, last_id: str, event_type: type[Event]
+    partial: bytes, chunk: bytes, sep: bytes, last_id: str
 ) -> tuple[list[Event], bytes] | None:
     """``(events, rest)`` if ``partial + chunk`` is `data: value` lines each followed by ``sep``, else None.
 
-    The pure-Python pairs path, and the reference its C twin (``_speedups.pairs``) must equal. The bytes are
+    ``partial`` holds no line end (it starts the chunk's first line); ``sep`` is a line end twice, one of
+    ``_PAIR_SEPARATORS``. The pure-Python pairs path, and the reference its C twin (``_speedups.pairs``) must
+    equal for such arguments (the C checks them; this function trusts its one caller). The bytes are
     split at ``sep`` + `data: ` (as bytes, or as text for ASCII, which is decoded whole). If the first line
     starts with `data: ` and a separator was found, the pieces are the values, the last one followed by
     ``sep`` (the rest of the chunk starts the next line) or unfinished (its whole line is the rest). That is
@@ -494,7 +496,7 @@ def _pairs_reference(
 
 # The pairs path in C when the optional extension was built (setup.py; a C compiler at install time), else
 # in Python. Both give the same results; SSE_TOOLKIT_PURE_PYTHON=1 picks the Python one (tests run both).
-def _load_pairs() -> Callable[[bytes, bytes, bytes, str, type[Event]], tuple[list[Event], bytes] | None]:
+def _load_pairs() -> Callable[[bytes, bytes, bytes, str], tuple[list[Event], bytes] | None]:
     if not os.environ.get("SSE_TOOLKIT_PURE_PYTHON"):
         try:
             from ._speedups import pairs

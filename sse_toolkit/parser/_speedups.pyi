@@ -1,6 +1,4 @@
 # Types of the optional C accelerator (_speedups.c); _parser._pairs_reference is its reference.
 from ._event import Event
 
-def pairs(
-    partial: bytes, chunk: bytes, sep: bytes, last_id: str, event_type: type[Event], /
-) -> tuple[list[Event], bytes] | None: ...
+def pairs(partial: bytes, chunk: bytes, sep: bytes, last_id: str, /) -> tuple[list[Event], bytes] | None: ...

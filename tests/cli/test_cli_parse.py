@@ -163,7 +163,8 @@ def test_version_says_whether_the_c_speedups_are_in_use(pure: str, says: str) ->
     from sse_toolkit.parser import _parser
 
     if not pure and not _parser.SPEEDUPS:
-        pytest.skip("the C extensions are not built here")
+        why = "SSE_TOOLKIT_PURE_PYTHON is set" if os.environ.get("SSE_TOOLKIT_PURE_PYTHON") else "not built"
+        pytest.skip(f"the C extensions are not in use here: {why}")
     env = {**os.environ, "SSE_TOOLKIT_PURE_PYTHON": pure}
     done = subprocess.run([sys.executable, "-m", "sse_toolkit", "--version"], capture_output=True, env=env)
     assert done.stdout.decode().strip() == f"sse-toolkit, version {__version__} {says}"

@@ -230,8 +230,8 @@ def test_the_c_pairs_path_returns_exactly_what_the_python_reference_returns(
     case: tuple[bytes, bytes, bytes, str],
 ) -> None:
     partial, chunk, sep, last_id = case
-    expected = _parser._pairs_reference(partial, chunk, sep, last_id, Event)
-    got = _speedups.pairs(partial, chunk, sep, last_id, Event)
+    expected = _parser._pairs_reference(partial, chunk, sep, last_id)
+    got = _speedups.pairs(partial, chunk, sep, last_id)
     assert got == expected
     if got is not None:
         assert all(type(event) is Event for event in got[0])
@@ -240,28 +240,44 @@ def test_the_c_pairs_path_returns_exactly_what_the_python_reference_returns(
 
 @needs_speedups
 def test_the_c_pairs_path_builds_real_events_and_keeps_the_rest() -> None:
-    events, rest = _speedups.pairs(b"dat", b'a: "x"\n\ndata: \xff\n\ndata: par', b"\n\n", "4", Event)
+    events, rest = _speedups.pairs(b"dat", b'a: "x"\n\ndata: \xff\n\ndata: par', b"\n\n", "4")
     assert events == [Event("message", '"x"', "4", None), Event("message", "\ufffd", "4", None)]
     assert repr(events[0]) == "Event(data='\"x\"', id='4')" and events[0].json() == "x"
     assert rest == b"data: par"
-    assert _speedups.pairs(b"", b"id: 1\n\n", b"\n\n", "", Event) is None
+    assert _speedups.pairs(b"", b"id: 1\n\n", b"\n\n", "") is None
 
 
 @needs_speedups
 @pytest.mark.parametrize(
     "args",
     [
-        ("", b"", b"\n\n", "", Event),
-        (b"", bytearray(b"data: a\n\n"), b"\n\n", "", Event),
-        (b"", b"data: a\n\n", b"\n\n", b"", Event),
-        (b"", b"data: a\n\n", b"\n\n", "", dict),
-        (b"", b"data: a\n\n", b"", "", Event),
+        ("", b"", b"\n\n", ""),
+        (b"", bytearray(b"data: a\n\n"), b"\n\n", ""),
+        (b"", b"data: a\n\n", b"\n\n", b""),
+        (b"", b"data: a\n\n", b"\n\n", "", Event),  # the event type is fixed: Event
+        (b"", b"data: a\n\n", b"", ""),
+        (b"", b"data: a\n\n", b"\n", ""),
+        (b"", b"data: a\n\n", b"\n\r", ""),
+        (b"data: a\n", b"data: a\n\n", b"\n\n", ""),  # the unfinished line holds no line end
         (b"", b"data: a\n\n"),
     ],
 )
-def test_the_c_pairs_path_rejects_wrong_arguments_with_a_python_error(args: tuple[Any, ...]) -> None:
+def test_the_c_pairs_path_rejects_arguments_outside_its_contract(args: tuple[Any, ...]) -> None:
     with pytest.raises((TypeError, ValueError)):
         _speedups.pairs(*args)
+
+
+@needs_speedups
+def test_the_c_pairs_path_builds_nothing_for_a_chunk_that_is_not_pairs_in_the_end() -> None:
+    # A stray line end after many pairs: no event is decoded (the shape is checked first), the answer None.
+    chunk = b"data: " + b"\r\n\r\ndata: ".join([b"x" * 100] * 5000) + b"\r\n\r\n\n"
+    tracemalloc.start()
+    try:
+        assert _speedups.pairs(b"", chunk, b"\r\n\r\n", "") is None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 1024  # 5,000 events of 100 characters decoded would peak near a megabyte
 
 
 @needs_speedups
@@ -270,12 +286,12 @@ def test_the_c_pairs_path_leaks_nothing() -> None:
     tracemalloc.start()
     try:
         for _ in range(200):
-            _speedups.pairs(b"data: ", chunk[6:], b"\r\n\r\n", "", Event)
-            _speedups.pairs(b"", chunk + b"\n", b"\r\n\r\n", "", Event)  # not pairs: the partial copy freed
+            _speedups.pairs(b"data: ", chunk[6:], b"\r\n\r\n", "")
+            _speedups.pairs(b"dat", chunk[3:] + b"\n", b"\r\n\r\n", "")  # not pairs: the partial copy freed
         before = tracemalloc.get_traced_memory()[0]
         for _ in range(5000):
-            _speedups.pairs(b"data: ", chunk[6:], b"\r\n\r\n", "", Event)
-            _speedups.pairs(b"", chunk + b"\n", b"\r\n\r\n", "", Event)
+            _speedups.pairs(b"data: ", chunk[6:], b"\r\n\r\n", "")
+            _speedups.pairs(b"dat", chunk[3:] + b"\n", b"\r\n\r\n", "")
         grown = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
