@@ -5,16 +5,16 @@ field, as the ``__init__`` that ``dataclasses`` itself generates has (bench/benc
 each class gets its ``from_dict`` and lazy decoders written out as source and compiled once at import. The
 source is built from the class's own dataclass fields only: nothing from outside reaches ``exec``.
 
-Where the optional C extension was built (``_speedups.tree_ok``), the lazy decoder checks the JSON types of
-the tree in C and builds without the Python checks; only a tree that fails runs them, for their error. The
-generated checks stay the reference (SSE_TOOLKIT_PURE_PYTHON=1 uses them alone).
+Where the optional C extension was built, the lazy decoders are ``_speedups.Builder`` objects made from the
+same field lists: they check the JSON types of the tree in C (``tree_ok``), store each field in its slot
+and hand a tree that fails to the generated Python checks, for their error. The generated decoders stay
+the reference (SSE_TOOLKIT_PURE_PYTHON=1 uses them alone; tests compare the two).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
 from typing import Any
 
 from ._message import Message, lazy_slots
@@ -22,19 +22,19 @@ from ._message import Message, lazy_slots
 __all__ = ["SPEEDUPS", "register"]
 
 
-def _load_tree_ok() -> Callable[[Any, tuple[Any, ...]], bool] | None:
+def _load_speedups() -> Any:
     if not os.environ.get("SSE_TOOLKIT_PURE_PYTHON"):
         try:
-            from ._speedups import tree_ok
+            from . import _speedups
         except ImportError:  # not built: no C compiler at install time
             pass
         else:
-            return tree_ok
+            return _speedups
     return None
 
 
-_tree_ok = _load_tree_ok()
-SPEEDUPS = _tree_ok is not None
+_speedups = _load_speedups()
+SPEEDUPS = _speedups is not None
 
 
 def _camel(name: str) -> str:
@@ -108,6 +108,7 @@ def register(cls: type[Message], common: tuple[str, ...] = (), **nested: Any) ->
     out = []
     lazy = {}
     nested_keys = []
+    stored: list[tuple[int, str, str, Any]] = []  # (kind, key, slot name, item class): for the C decoders
     eager = ["def from_dict(cls, d):", "    get = d.get", "    obj = new(cls)"]
     build = ["def lazy_build(d):", "    obj = new(cls)"]
     checked = ["def lazy_from_dict_checked(d):", "    obj = new(cls)"]
@@ -125,6 +126,7 @@ def register(cls: type[Message], common: tuple[str, ...] = (), **nested: Any) ->
         kind_of = nested.get(f.name)
         if kind_of is None:
             out.append((f.name, key, 0))
+            stored.append((0, key, f.name, None))
             eager.append(f"    obj.{f.name} = get({key!r})")
             # "in" and a subscript are plain bytecodes, cheaper than a call to get.
             build.append(f"    obj.{f.name} = d[{key!r}] if {key!r} in d else None")
@@ -143,6 +145,7 @@ def register(cls: type[Message], common: tuple[str, ...] = (), **nested: Any) ->
             # Lists (candidates, parts, token details, ...) hold the bulk: built on first access. A key that
             # is absent is None at once: no _LazySlot round trip for it.
             out.append((f.name, key, 2))
+            stored.append((2, key, f"_set_{f.name}", item_cls))
             lazy[f.name] = (key, item_cls._lazy_build)
             eager.append(
                 f"    obj._set_{f.name} = None if v is None else [d_{f.name}(x) for x in v] "
@@ -161,6 +164,7 @@ def register(cls: type[Message], common: tuple[str, ...] = (), **nested: Any) ->
             # A single object (usage, content, a function call) is built at once, its own lists lazily:
             # cheaper than the _LazySlot round trip when it is read, as usage and content nearly always are.
             out.append((f.name, key, 1))
+            stored.append((1, key, f.name, item_cls))
             eager.append(f"    obj.{f.name} = None if v is None else d_{f.name}(v)")
             build.append(f"    obj.{f.name} = None if v is None else b_{f.name}(v)")
             checked.append(
@@ -187,16 +191,6 @@ def register(cls: type[Message], common: tuple[str, ...] = (), **nested: Any) ->
         # The slots an object decoded lazily may leave unset read through a descriptor that makes them; the
         # decoders set them as ``_set_<name>``, the plain slot (_message.py).
         lazy_slots(cls, ("extra", "_order", *lazy))
-    if _tree_ok is None:
-        checked.append("lazy_from_dict = lazy_from_dict_checked")
-    else:
-        # The tree checked in C, then built as lazy_build does; a tree that fails gets the Python checks.
-        namespace["tree_ok"], namespace["tree"] = _tree_ok, cls._TREE  # type: ignore[attr-defined]
-        checked += [
-            "def lazy_from_dict(d):",
-            "    if not tree_ok(d, tree): return lazy_from_dict_checked(d)",
-            *build[1:],
-        ]
     exec("\n".join(eager + build + checked), namespace)
     cls._OUT = tuple(out)
     cls._LAZY = lazy
@@ -205,6 +199,33 @@ def register(cls: type[Message], common: tuple[str, ...] = (), **nested: Any) ->
     from_dict = namespace["from_dict"]
     from_dict.__doc__ = Message.from_dict.__doc__
     cls.from_dict = classmethod(from_dict)  # type: ignore[assignment,method-assign]
-    cls._lazy_from_dict = staticmethod(namespace["lazy_from_dict"])  # type: ignore[method-assign]
-    cls._lazy_from_dict_checked = staticmethod(namespace["lazy_from_dict_checked"])  # type: ignore[attr-defined]
-    cls._lazy_build = staticmethod(namespace["lazy_build"])  # type: ignore[attr-defined]
+    checked_decoder, build_decoder = namespace["lazy_from_dict_checked"], namespace["lazy_build"]
+    cls._lazy_from_dict_checked = staticmethod(checked_decoder)  # type: ignore[attr-defined]
+    cls._lazy_build_reference = staticmethod(build_decoder)  # type: ignore[attr-defined]
+    decoders = None if _speedups is None else _c_decoders(cls, stored, bool(lazy), checked_decoder)
+    if decoders is not None:
+        checked_decoder, build_decoder = decoders
+    cls._lazy_from_dict = staticmethod(checked_decoder)  # type: ignore[method-assign]
+    cls._lazy_build = staticmethod(build_decoder)  # type: ignore[attr-defined]
+
+
+def _c_decoders(
+    cls: type[Message], stored: list[tuple[int, str, str, Any]], has_lists: bool, checks: Any
+) -> tuple[Any, Any] | None:
+    """``(lazy_from_dict, lazy_build)`` of ``cls`` as C ``Builder``s, or None if a slot is not a plain one."""
+
+    def slot(name: str) -> Any:
+        return next(klass.__dict__[name] for klass in cls.__mro__ if name in klass.__dict__)
+
+    plain = tuple((key, slot(name)) for kind, key, name, _ in stored if kind == 0)
+    nested = tuple((key, slot(name), item._lazy_build) for kind, key, name, item in stored if kind == 1)
+    lists = tuple((key, slot(name)) for kind, key, name, _ in stored if kind == 2)
+    extra, order = (None, None) if has_lists else (slot("extra"), slot("_order"))
+    try:
+        made = [
+            _speedups.Builder(cls, plain, nested, lists, slot("_raw"), extra, order, cls._KNOWN, *ends)
+            for ends in ((cls._TREE, checks), (None, None))  # type: ignore[attr-defined]
+        ]
+    except TypeError:  # a field whose store is not a plain slot store: the Python decoders do it
+        return None
+    return made[0], made[1]

@@ -1,4 +1,4 @@
-/* Gemini layer, optional C accelerator: the JSON type check of a whole response tree.
+/* Gemini layer, optional C accelerator: the typed objects' lazy decoders (type check and build).
 
    tree_ok(d, spec) -> bool
 
@@ -14,10 +14,25 @@
 
    Goal: the checks' cost without the interpreter's per-key bytecode. Time O(size of the checked tree):
    each spec entry is one dict lookup per object it applies to. Stack depth: the spec's depth (the types
-   are not recursive), guarded by Py_EnterRecursiveCall all the same. */
+   are not recursive), guarded by Py_EnterRecursiveCall all the same.
+
+   Builder(cls, plain, nested, lists, raw, extra, order, known, tree, fallback): a callable that does what
+   the generated Python decoder `lazy_build` of `cls` does (_codegen.register, its reference), and with a
+   `tree` spec what `lazy_from_dict` does: if tree_ok(d, tree) is false it returns fallback(d), the Python
+   checks, which raise the error. Given a dict d it makes a `cls` as object.__new__ does and stores, each
+   by its slot (a member descriptor of cls, checked when the Builder is made):
+   - plain ((key, slot), ...): d[key], or None when the key is absent;
+   - nested ((key, slot, child), ...): None when absent or null, else child(d[key]) (the child's builder);
+   - lists ((key, slot), ...): None when absent or null, else nothing: the slot stays unset and the
+     class's _LazySlot builds the list from the kept dict on first read;
+   - then, when there are lists, d itself in `raw`; else None in `raw`, tuple(d) in `order`, and in
+     `extra` None if every key of d is in the frozenset `known`, else a dict of the other keys' items.
+   Goal: the same objects as the generated code at the cost of C stores, not a bytecode per field.
+   Time O(fields + len(d)). */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 
 /* 1: fits, 0: does not, -1: a Python error (a spec of the wrong shape, or a key's __eq__ raised). */
 static int
@@ -96,6 +111,287 @@ tree_ok(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyBool_FromLong(result);
 }
 
+/* -- Builder ---------------------------------------------------------------------------------------------- */
+
+typedef struct {
+    PyObject *key;      /* borrowed from the Builder's `keep` */
+    Py_ssize_t offset;  /* of the slot in the object */
+    PyObject *child;    /* nested: the child's builder (borrowed from `keep`); else NULL */
+} Field;
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyTypeObject *cls;
+    Field *fields; /* plain, then nested, then lists */
+    Py_ssize_t n_plain, n_nested, n_lists;
+    Py_ssize_t raw, extra, order; /* slot offsets; extra and order only without lists */
+    PyObject *known;              /* frozenset, without lists */
+    PyObject *tree;               /* spec for tree_ok, or NULL */
+    PyObject *fallback;           /* called when tree_ok says no, or NULL */
+    PyObject *keep;               /* the arguments: they own what the fields borrow */
+} Builder;
+
+/* The offset of `slot`, a plain object slot of `cls` (a member descriptor, as __slots__ make them). */
+static int
+slot_offset(PyTypeObject *cls, PyObject *slot, Py_ssize_t *offset)
+{
+    if (!Py_IS_TYPE(slot, &PyMemberDescr_Type)) {
+        PyErr_Format(PyExc_TypeError, "Builder: %R is not a slot", slot);
+        return -1;
+    }
+    PyMemberDef *member = ((PyMemberDescrObject *)slot)->d_member;
+    if (member->type != T_OBJECT_EX || (member->flags & READONLY) || !PyType_IsSubtype(cls, PyDescr_TYPE(slot)) ||
+        member->offset < (Py_ssize_t)sizeof(PyObject) ||
+        member->offset > cls->tp_basicsize - (Py_ssize_t)sizeof(PyObject *)) {
+        PyErr_Format(PyExc_TypeError, "Builder: %R is not a writable object slot of %R", slot, cls);
+        return -1;
+    }
+    *offset = member->offset;
+    return 0;
+}
+
+static inline void
+store(PyObject *obj, Py_ssize_t offset, PyObject *value) /* steals value */
+{
+    PyObject **addr = (PyObject **)((char *)obj + offset);
+    PyObject *old = *addr;
+    *addr = value;
+    Py_XDECREF(old);
+}
+
+static PyObject *
+build(Builder *b, PyObject *d)
+{
+    PyObject *obj = b->cls->tp_alloc(b->cls, 0);
+    if (obj == NULL) {
+        return NULL;
+    }
+    const Py_ssize_t n = b->n_plain + b->n_nested + b->n_lists;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Field *f = &b->fields[i];
+        PyObject *value = PyDict_GetItemWithError(d, f->key); /* borrowed */
+        if (value == NULL && PyErr_Occurred()) {
+            goto fail;
+        }
+        if (value == NULL || value == Py_None) {
+            store(obj, f->offset, Py_NewRef(Py_None));
+        }
+        else if (i < b->n_plain) {
+            store(obj, f->offset, Py_NewRef(value));
+        }
+        else if (i < b->n_plain + b->n_nested) {
+            Py_INCREF(value); /* the child may run code that changes d */
+            PyObject *made = PyObject_CallOneArg(f->child, value);
+            Py_DECREF(value);
+            if (made == NULL) {
+                goto fail;
+            }
+            store(obj, f->offset, made);
+        }
+        /* a list that is there: left unset, built on first read */
+    }
+    if (b->n_lists) {
+        store(obj, b->raw, Py_NewRef(d));
+        return obj;
+    }
+    PyObject *extra = NULL;
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(d, &pos, &key, &value)) {
+        int known = PySet_Contains(b->known, key);
+        if (known < 0) {
+            Py_XDECREF(extra);
+            goto fail;
+        }
+        if (!known) {
+            if (extra == NULL && (extra = PyDict_New()) == NULL) {
+                goto fail;
+            }
+            if (PyDict_SetItem(extra, key, value) < 0) {
+                Py_DECREF(extra);
+                goto fail;
+            }
+        }
+    }
+    PyObject *order = PySequence_Tuple(d);
+    if (order == NULL) {
+        Py_XDECREF(extra);
+        goto fail;
+    }
+    store(obj, b->extra, extra ? extra : Py_NewRef(Py_None));
+    store(obj, b->order, order);
+    store(obj, b->raw, Py_NewRef(Py_None));
+    return obj;
+
+fail:
+    Py_DECREF(obj);
+    return NULL;
+}
+
+static PyObject *
+builder_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Builder *b = (Builder *)self;
+    if (PyVectorcall_NARGS(nargsf) != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames))) {
+        PyErr_SetString(PyExc_TypeError, "a Builder takes one dict");
+        return NULL;
+    }
+    PyObject *d = args[0];
+    if (b->tree != NULL) {
+        int ok = PyDict_CheckExact(d) ? check(d, b->tree) : 0;
+        if (ok < 0) {
+            return NULL;
+        }
+        if (!ok) {
+            return PyObject_CallOneArg(b->fallback, d);
+        }
+    }
+    else if (!PyDict_CheckExact(d)) {
+        PyErr_Format(PyExc_TypeError, "a Builder takes a dict, not %.100s", Py_TYPE(d)->tp_name);
+        return NULL;
+    }
+    return build(b, d);
+}
+
+static int
+builder_traverse(Builder *b, visitproc visit, void *arg)
+{
+    Py_VISIT(b->cls);
+    Py_VISIT(b->known);
+    Py_VISIT(b->tree);
+    Py_VISIT(b->fallback);
+    Py_VISIT(b->keep);
+    return 0;
+}
+
+static int
+builder_clear(Builder *b)
+{
+    b->n_plain = b->n_nested = b->n_lists = 0; /* the fields borrow from keep */
+    Py_CLEAR(b->cls);
+    Py_CLEAR(b->known);
+    Py_CLEAR(b->tree);
+    Py_CLEAR(b->fallback);
+    Py_CLEAR(b->keep);
+    return 0;
+}
+
+static void
+builder_dealloc(Builder *b)
+{
+    PyObject_GC_UnTrack(b);
+    builder_clear(b);
+    PyMem_Free(b->fields);
+    Py_TYPE(b)->tp_free((PyObject *)b);
+}
+
+/* Fill `count` fields from a tuple of (key, slot[, child]) entries of `width` items. */
+static int
+read_fields(Builder *b, Field *out, PyObject *entries, Py_ssize_t width)
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(entries); i++) {
+        PyObject *entry = PyTuple_GET_ITEM(entries, i);
+        if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != width ||
+            !PyUnicode_CheckExact(PyTuple_GET_ITEM(entry, 0))) {
+            PyErr_SetString(PyExc_TypeError, "Builder: a field is (key, slot) or (key, slot, child)");
+            return -1;
+        }
+        out[i].key = PyTuple_GET_ITEM(entry, 0);
+        if (slot_offset(b->cls, PyTuple_GET_ITEM(entry, 1), &out[i].offset) < 0) {
+            return -1;
+        }
+        out[i].child = width == 3 ? PyTuple_GET_ITEM(entry, 2) : NULL;
+        if (out[i].child != NULL && !PyCallable_Check(out[i].child)) {
+            PyErr_SetString(PyExc_TypeError, "Builder: a nested field's child must be callable");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *
+builder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *names[] = {"cls", "plain", "nested", "lists", "raw", "extra", "order", "known", "tree",
+                            "fallback", NULL};
+    PyObject *cls, *plain, *nested, *lists, *raw, *extra, *order, *known, *tree, *fallback;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!O!OOOOOO:Builder", names, &PyType_Type, &cls,
+                                     &PyTuple_Type, &plain, &PyTuple_Type, &nested, &PyTuple_Type, &lists,
+                                     &raw, &extra, &order, &known, &tree, &fallback)) {
+        return NULL;
+    }
+    if (((PyTypeObject *)cls)->tp_new != PyBaseObject_Type.tp_new || ((PyTypeObject *)cls)->tp_itemsize) {
+        PyErr_Format(PyExc_TypeError, "Builder: %R is not made by object.__new__", cls);
+        return NULL;
+    }
+    if ((tree == Py_None) != (fallback == Py_None) || (fallback != Py_None && !PyCallable_Check(fallback))) {
+        PyErr_SetString(PyExc_TypeError, "Builder: a tree needs a callable fallback, and only a tree");
+        return NULL;
+    }
+    Builder *b = PyObject_GC_New(Builder, type);
+    if (b == NULL) {
+        return NULL;
+    }
+    b->vectorcall = builder_vectorcall;
+    b->cls = (PyTypeObject *)Py_NewRef(cls);
+    b->known = NULL;
+    b->tree = tree == Py_None ? NULL : Py_NewRef(tree);
+    b->fallback = fallback == Py_None ? NULL : Py_NewRef(fallback);
+    b->keep = PyTuple_Pack(6, plain, nested, lists, raw, extra, order);
+    b->n_plain = b->n_nested = b->n_lists = 0;
+    b->fields = NULL;
+    b->raw = b->extra = b->order = 0;
+    const Py_ssize_t n_plain = PyTuple_GET_SIZE(plain), n_nested = PyTuple_GET_SIZE(nested),
+                     n_lists = PyTuple_GET_SIZE(lists);
+    if (b->keep == NULL) {
+        goto fail;
+    }
+    b->fields = PyMem_Calloc((size_t)(n_plain + n_nested + n_lists + 1), sizeof(Field));
+    if (b->fields == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    if (read_fields(b, b->fields, plain, 2) < 0 || read_fields(b, b->fields + n_plain, nested, 3) < 0 ||
+        read_fields(b, b->fields + n_plain + n_nested, lists, 2) < 0 || slot_offset(b->cls, raw, &b->raw) < 0) {
+        goto fail;
+    }
+    if (n_lists == 0) {
+        if (!PyFrozenSet_CheckExact(known)) {
+            PyErr_SetString(PyExc_TypeError, "Builder: known must be a frozenset");
+            goto fail;
+        }
+        if (slot_offset(b->cls, extra, &b->extra) < 0 || slot_offset(b->cls, order, &b->order) < 0) {
+            goto fail;
+        }
+        b->known = Py_NewRef(known);
+    }
+    b->n_plain = n_plain;
+    b->n_nested = n_nested;
+    b->n_lists = n_lists;
+    PyObject_GC_Track(b);
+    return (PyObject *)b;
+
+fail:
+    PyObject_GC_Track(b);
+    Py_DECREF(b);
+    return NULL;
+}
+
+static PyTypeObject BuilderType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "sse_toolkit.gemini._speedups.Builder",
+    .tp_basicsize = sizeof(Builder),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "Builder(cls, plain, nested, lists, raw, extra, order, known, tree, fallback): a typed "
+              "object's lazy decoder in C; see sse_toolkit/gemini/_codegen.py.",
+    .tp_new = builder_new,
+    .tp_dealloc = (destructor)builder_dealloc,
+    .tp_traverse = (traverseproc)builder_traverse,
+    .tp_clear = (inquiry)builder_clear,
+    .tp_vectorcall_offset = offsetof(Builder, vectorcall),
+    .tp_call = PyVectorcall_Call,
+};
+
 static PyMethodDef methods[] = {
     {"tree_ok", (PyCFunction)(void (*)(void))tree_ok, METH_FASTCALL,
      "tree_ok(d, spec) -> bool: whether every object and array of objects under d has its JSON type "
@@ -114,11 +410,19 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
+    if (PyType_Ready(&BuilderType) < 0) {
+        return NULL;
+    }
     PyObject *module = PyModule_Create(&module_def);
     if (module == NULL) {
         return NULL;
     }
-    PyObject *all = Py_BuildValue("(s)", "tree_ok");
+    if (PyModule_AddObject(module, "Builder", Py_NewRef(&BuilderType)) < 0) {
+        Py_DECREF(&BuilderType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    PyObject *all = Py_BuildValue("(ss)", "Builder", "tree_ok");
     if (all == NULL || PyModule_AddObject(module, "__all__", all) < 0) { /* steals only on success */
         Py_XDECREF(all);
         Py_DECREF(module);

@@ -1,13 +1,15 @@
-"""The C type check of the typed objects (``sse_toolkit/gemini/_speedups.c``, where built) says yes or no
-exactly where the generated Python checks do, and a response decoded through it equals one decoded by the
-Python checks alone: on the real captures' responses, and on those with any node replaced by a value of
-another JSON type."""
+"""The C decoders of the typed objects (``sse_toolkit/gemini/_speedups.c``, where built) do what the
+generated Python decoders do: the type check says yes or no exactly where the Python checks do, on the real
+captures' responses and on those with any node replaced by a value of another JSON type; a ``Builder``
+leaves every slot of every object as the Python decoder leaves it (set, unset for a lazy list, the same
+values), so equality, repr, ``to_dict``, pickling and the lazy lists come out the same."""
 
 from __future__ import annotations
 
 import copy
 import os
 import pathlib
+import pickle
 import subprocess
 import sys
 from typing import Any
@@ -18,12 +20,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sse_toolkit import GeminiDecodeError, GenerateContentResponse, iter_events, iter_responses
-from sse_toolkit.gemini import _codegen
+from sse_toolkit.gemini import _codegen, _types
+from sse_toolkit.gemini._message import Message as _Message
 
 try:
+    from sse_toolkit.gemini import _speedups
     from sse_toolkit.gemini._speedups import tree_ok
 except ImportError:  # not built: no C compiler at install time
-    tree_ok = None  # type: ignore[assignment]
+    _speedups = tree_ok = None  # type: ignore[assignment]
 
 pytestmark = pytest.mark.skipif(tree_ok is None, reason="the C extension is not built here")
 _G: Any = GenerateContentResponse
@@ -123,3 +127,105 @@ def test_sse_toolkit_pure_python_decodes_with_the_python_checks_alone() -> None:
     assert out.stdout.split() == ["False", "lazy_from_dict_checked"]
     in_use = _codegen.SPEEDUPS
     assert in_use is not bool(os.environ.get("SSE_TOOLKIT_PURE_PYTHON"))
+
+
+# -- the C decoders (Builder) against the generated Python ones ----------------------------------------------
+
+_CLASSES = sorted(
+    {cls for cls in vars(_types).values() if isinstance(cls, type) and hasattr(cls, "_lazy_build_reference")},
+    key=lambda cls: cls.__name__,
+)
+
+
+def _slots(cls: type) -> list[Any]:
+    """Every slot descriptor of ``cls`` by name, as instances see them (the first in the MRO)."""
+    names = {name for klass in cls.__mro__ for name in getattr(klass, "__slots__", ())}
+    return [
+        next(k.__dict__[n] for k in cls.__mro__ if n in k.__dict__ and hasattr(k.__dict__[n], "__get__"))
+        for n in sorted(names)
+    ]
+
+
+def _state(obj: Any) -> Any:
+    """What each slot of ``obj`` holds, read through the plain slot (unset stays unset); nested ones too."""
+    if not isinstance(obj, _Message):
+        return obj
+    state = {}
+    for slot in _slots(type(obj)):
+        raw_slot = getattr(slot, "slot", slot)  # a _LazySlot or _ClearsRaw wraps the plain one
+        raw_slot = getattr(raw_slot, "slot", raw_slot)
+        try:
+            value = raw_slot.__get__(obj, type(obj))
+        except AttributeError:
+            state[raw_slot.__name__] = "<unset>"
+            continue
+        state[raw_slot.__name__] = _state(value)
+    return (type(obj).__name__, state)
+
+
+def test_every_typed_class_decodes_through_a_c_builder() -> None:
+    assert len(_CLASSES) > 15
+    if os.environ.get("SSE_TOOLKIT_PURE_PYTHON"):
+        assert all(cls._lazy_build is cls._lazy_build_reference for cls in _CLASSES)
+        return
+    assert all(type(cls._lazy_build).__name__ == "Builder" for cls in _CLASSES)
+    assert all(type(cls._lazy_from_dict).__name__ == "Builder" for cls in _CLASSES)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_the_c_builder_leaves_every_slot_as_the_python_decoder_does(data: st.DataObject) -> None:
+    d = data.draw(st.sampled_from(RESPONSES), label="response")
+    d = copy.deepcopy(d)
+    if data.draw(st.booleans(), label="unknown keys"):  # keys no class models go to extra, in order
+        for node in [d, *(v for v in d.values() if isinstance(v, dict))]:
+            node[data.draw(st.sampled_from(["zz", "newField", "text"]))] = data.draw(
+                st.sampled_from([1, None, []])
+            )
+    fast, reference = _G._lazy_build(copy.deepcopy(d)), _G._lazy_build_reference(copy.deepcopy(d))
+    assert _state(fast) == _state(reference)
+    assert fast == reference and repr(fast) == repr(reference)
+    assert fast.to_dict() == reference.to_dict() == d
+    assert _state(fast) == _state(reference)  # equality and to_dict built the lazy lists alike
+    assert pickle.loads(pickle.dumps(fast)) == reference
+
+
+@pytest.mark.parametrize("cls", _CLASSES, ids=lambda cls: cls.__name__)
+def test_each_c_builder_equals_its_python_decoder_on_an_empty_and_a_null_object(cls: Any) -> None:
+    for d in ({}, dict.fromkeys((key for _, key, _ in cls._OUT), None), {"unknown": 1}):
+        assert _state(cls._lazy_build(dict(d))) == _state(cls._lazy_build_reference(dict(d)))
+
+
+def test_a_builder_refuses_what_is_not_a_plain_slot_of_its_class() -> None:
+    Builder = _speedups.Builder
+    part = _types.Part
+    raw = next(k.__dict__["_raw"] for k in part.__mro__ if "_raw" in k.__dict__)
+    text = part.__dict__["text"]
+    known = part._KNOWN
+    with pytest.raises(TypeError):  # a property is no slot
+        Builder(part, (("text", property(lambda s: 1)),), (), (), raw, raw, raw, known, None, None)
+    with pytest.raises(TypeError):  # another class's slot
+        Builder(int, (("text", text),), (), (), raw, raw, raw, known, None, None)
+    with pytest.raises(TypeError):  # a tree without a fallback
+        Builder(part, (), (), (), raw, raw, raw, known, (), None)
+    with pytest.raises(TypeError):
+        Builder(part, (("text", text, 1),), (), (), raw, raw, raw, known, None, None)
+
+
+def test_a_builder_whose_child_raises_frees_what_it_made_and_raises() -> None:
+    content = _types.Candidate
+    raw = next(k.__dict__["_raw"] for k in content.__mro__ if "_raw" in k.__dict__)
+    slot = next(k.__dict__["content"] for k in content.__mro__ if "content" in k.__dict__)
+
+    def child(value: Any) -> Any:
+        raise ValueError("child")
+
+    name, (key, _) = next(iter(content._LAZY.items()))
+    lists = ((key, content.__dict__[f"_set_{name}"]),)
+    build = _speedups.Builder(
+        content, (), (("content", slot, child),), lists, raw, None, None, None, None, None
+    )
+    with pytest.raises(ValueError, match="child"):
+        build({"content": {}})
+    with pytest.raises(TypeError):
+        build([])
