@@ -46,7 +46,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 HARNESSES = ("path", "replay", "loop", "floor", "replay-httpx", "floor-httpx", "replay-genai", "floor-genai")
 DEFAULT = ("path", "replay", "loop", "floor")
@@ -131,24 +130,10 @@ def _floor(answer: bytes) -> tuple[str, object]:
     import asyncio
     import threading
 
-    class Floor(asyncio.Protocol):
-        def connection_made(self, transport: Any) -> None:
-            self.transport = transport
-            self.buffer = b""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_server import floor_protocol
 
-        def data_received(self, data: bytes) -> None:
-            self.buffer += data
-            while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
-                length = 0
-                for line in self.buffer[:end].split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                if len(self.buffer) < end + 4 + length:
-                    return
-                self.buffer = self.buffer[end + 4 + length :]
-                self.transport.write(answer)
-
+    Floor = floor_protocol([answer], [answer])
     loop = asyncio.new_event_loop()
     server = loop.run_until_complete(loop.create_server(Floor, "127.0.0.1", 0))
     port = server.sockets[0].getsockname()[1]

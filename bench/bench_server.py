@@ -734,13 +734,9 @@ def _answer_writes(head: bytes, chunks: list[bytes]) -> list[bytes]:
     return [head + b"".join(framed) + b"0\r\n\r\n"]
 
 
-def floor_main(spec: str) -> None:
-    """The raw asyncio floor: answers every request with the captured bytes, in the same writes as ours."""
-    import gc
-
-    loaded = json.loads(Path(spec).read_text())
-    keep = [bytes.fromhex(w) for w in loaded["keep"]]
-    close = [bytes.fromhex(w) for w in loaded["close"]]
+def floor_protocol(keep: list[bytes], close: list[bytes]) -> type[asyncio.Protocol]:
+    """The raw asyncio floor's protocol: finds each request's head and Content-Length and answers with the
+    writes ``keep`` (``close`` for a request that says ``Connection: close``, then closes)."""
 
     class Floor(asyncio.Protocol):
         def connection_made(self, transport: Any) -> None:
@@ -769,6 +765,18 @@ def floor_main(spec: str) -> None:
                 if closing:
                     self.transport.close()
                     return
+
+    return Floor
+
+
+def floor_main(spec: str) -> None:
+    """The raw asyncio floor: answers every request with the captured bytes, in the same writes as ours."""
+    import gc
+
+    loaded = json.loads(Path(spec).read_text())
+    Floor = floor_protocol(
+        [bytes.fromhex(w) for w in loaded["keep"]], [bytes.fromhex(w) for w in loaded["close"]]
+    )
 
     async def serve() -> None:
         server = await asyncio.get_running_loop().create_server(Floor, "127.0.0.1", 0, backlog=1024)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pathlib
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -18,6 +19,19 @@ from sse_toolkit.gemini import (
 )
 
 DATA = pathlib.Path(__file__).resolve().parent / "data"
+
+
+def json_paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a decoded JSON value (keys of objects, indexes of arrays), the root ``()`` first and
+    parents before their children: where a test may put something else."""
+    found = [path]
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += json_paths(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += json_paths(value, (*path, index))
+    return found
 
 
 @dataclass(frozen=True)

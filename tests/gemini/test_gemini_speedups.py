@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 import pytest
+from _captures import json_paths
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -42,18 +43,6 @@ RESPONSES = [
 _OTHER_TYPES = [1, 2.5, "x", True, None, [], [1], ["x"], [{}], {}, {"text": 1}, [[{}]]]
 
 
-def _paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every place under ``node`` (keys of dicts, indexes of lists), parents first."""
-    found = [path] if path else []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found += _paths(value, (*path, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            found += _paths(value, (*path, index))
-    return found
-
-
 def _python_says_ok(d: dict[str, Any]) -> bool:
     try:
         _G._lazy_from_dict_checked(d)
@@ -72,7 +61,7 @@ def test_the_captures_have_responses_with_nested_objects_to_check() -> None:
 def test_the_c_check_and_the_python_checks_agree_on_every_broken_tree(data: st.DataObject) -> None:
     d = copy.deepcopy(data.draw(st.sampled_from(RESPONSES), label="response"))
     for _ in range(data.draw(st.integers(0, 2), label="breaks")):
-        paths = _paths(d)
+        paths = json_paths(d)[1:]
         if not paths:
             break
         *parents, last = data.draw(st.sampled_from(paths), label="where")

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterable
 
 import orjson
 import pytest
-from _captures import ALL, CASE_BY_NAME, CASES, DATA, Case, variants
+from _captures import ALL, CASE_BY_NAME, CASES, DATA, Case, json_paths, variants
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -428,17 +428,6 @@ _json_values = st.recursive(
 )
 
 
-def _paths(value: object, prefix: tuple = ()) -> list[tuple]:
-    found = [prefix]
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found += _paths(item, (*prefix, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found += _paths(item, (*prefix, index))
-    return found
-
-
 @settings(max_examples=int(os.environ.get("GEMINI_FUZZ_EXAMPLES", "150")), deadline=None)
 @given(data=st.data())
 def test_wrong_json_types_anywhere_give_objects_or_gemini_errors_never_a_crash(data: st.DataObject) -> None:
@@ -461,7 +450,7 @@ def test_wrong_json_types_anywhere_give_objects_or_gemini_errors_never_a_crash(d
     objects = [orjson.loads(event.data) for event in sse_toolkit.parse((DATA / name).read_bytes())]
     for _ in range(data.draw(st.integers(1, 4))):
         target = objects[data.draw(st.integers(0, len(objects) - 1))]
-        path = data.draw(st.sampled_from(_paths(target)[1:]))
+        path = data.draw(st.sampled_from(json_paths(target)[1:]))
         holder = target
         for step in path[:-1]:
             holder = holder[step]
