@@ -202,7 +202,9 @@ def register(cls: type[Message], common: tuple[str, ...] = (), **nested: Any) ->
     checked_decoder, build_decoder = namespace["lazy_from_dict_checked"], namespace["lazy_build"]
     cls._lazy_from_dict_checked = staticmethod(checked_decoder)  # type: ignore[attr-defined]
     cls._lazy_build_reference = staticmethod(build_decoder)  # type: ignore[attr-defined]
-    decoders = None if _speedups is None else _c_decoders(cls, stored, bool(lazy), checked_decoder)
+    decoders = (
+        None if _speedups is None else _c_decoders(cls, stored, bool(lazy), checked_decoder, build_decoder)
+    )
     if decoders is not None:
         checked_decoder, build_decoder = decoders
     cls._lazy_from_dict = staticmethod(checked_decoder)  # type: ignore[method-assign]
@@ -210,9 +212,11 @@ def register(cls: type[Message], common: tuple[str, ...] = (), **nested: Any) ->
 
 
 def _c_decoders(
-    cls: type[Message], stored: list[tuple[int, str, str, Any]], has_lists: bool, checks: Any
+    cls: type[Message], stored: list[tuple[int, str, str, Any]], has_lists: bool, checks: Any, build: Any
 ) -> tuple[Any, Any] | None:
-    """``(lazy_from_dict, lazy_build)`` of ``cls`` as C ``Builder``s, or None if a slot is not a plain one."""
+    """``(lazy_from_dict, lazy_build)`` of ``cls`` as C ``Builder``s, or None if a slot is not a plain one.
+
+    Each hands what it leaves to Python to the generated decoder it stands for (``checks``, ``build``)."""
 
     def slot(name: str) -> Any:
         return next(klass.__dict__[name] for klass in cls.__mro__ if name in klass.__dict__)
@@ -224,7 +228,7 @@ def _c_decoders(
     try:
         made = [
             _speedups.Builder(cls, plain, nested, lists, slot("_raw"), extra, order, cls._KNOWN, *ends)
-            for ends in ((cls._TREE, checks), (None, None))  # type: ignore[attr-defined]
+            for ends in ((cls._TREE, checks), (None, build))  # type: ignore[attr-defined]
         ]
     except TypeError:  # a field whose store is not a plain slot store: the Python decoders do it
         return None

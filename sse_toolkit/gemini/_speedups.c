@@ -18,9 +18,11 @@
 
    Builder(cls, plain, nested, lists, raw, extra, order, known, tree, fallback): a callable that does what
    the generated Python decoder `lazy_build` of `cls` does (_codegen.register, its reference), and with a
-   `tree` spec what `lazy_from_dict` does: if tree_ok(d, tree) is false it returns fallback(d), the Python
-   checks, which raise the error. Given a dict d it makes a `cls` as object.__new__ does and stores, each
-   by its slot (a member descriptor of cls, checked when the Builder is made):
+   `tree` spec what `lazy_from_dict` does. `fallback` is that Python decoder: it gets what this one leaves
+   to it, so that it raises its errors and takes what no JSON decoder makes: a tree that tree_ok refuses,
+   anything but a plain dict, a dict with a key that is not a str (where one is looked up in `known`), an
+   abstract `cls`. Given a dict d it makes a `cls` as object.__new__ does and stores, each by its slot (a
+   member descriptor of cls, checked when the Builder is made):
    - plain ((key, slot), ...): d[key], or None when the key is absent;
    - nested ((key, slot, child), ...): None when absent or null, else child(d[key]) (the child's builder);
    - lists ((key, slot), ...): None when absent or null, else nothing: the slot stays unset and the
@@ -128,7 +130,7 @@ typedef struct {
     Py_ssize_t raw, extra, order; /* slot offsets; extra and order only without lists */
     PyObject *known;              /* frozenset, without lists */
     PyObject *tree;               /* spec for tree_ok, or NULL */
-    PyObject *fallback;           /* called when tree_ok says no, or NULL */
+    PyObject *fallback;           /* the Python decoder, for what this one leaves to it */
     PyObject *keep;               /* the arguments: they own what the fields borrow */
 } Builder;
 
@@ -160,8 +162,9 @@ store(PyObject *obj, Py_ssize_t offset, PyObject *value) /* steals value */
     Py_XDECREF(old);
 }
 
+/* The object for dict d; NULL with *defer set (and no error) for a dict the Python decoder must take. */
 static PyObject *
-build(Builder *b, PyObject *d)
+build(Builder *b, PyObject *d, int *defer)
 {
     PyObject *obj = b->cls->tp_alloc(b->cls, 0);
     if (obj == NULL) {
@@ -199,6 +202,14 @@ build(Builder *b, PyObject *d)
     PyObject *key, *value;
     Py_ssize_t pos = 0;
     while (PyDict_Next(d, &pos, &key, &value)) {
+        /* Only a str key is looked up here: its hash and equality run no Python code, which could change
+           d under the borrowed key and value. Other keys (no JSON decoder makes them) go to Python. */
+        if (!PyUnicode_CheckExact(key)) {
+            Py_XDECREF(extra);
+            Py_DECREF(obj);
+            *defer = 1;
+            return NULL;
+        }
         int known = PySet_Contains(b->known, key);
         if (known < 0) {
             Py_XDECREF(extra);
@@ -237,9 +248,17 @@ builder_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObjec
         PyErr_SetString(PyExc_TypeError, "a Builder takes one dict");
         return NULL;
     }
+    if (b->cls == NULL) {
+        PyErr_SetString(PyExc_ReferenceError, "this Builder was cleared by the garbage collector");
+        return NULL;
+    }
     PyObject *d = args[0];
+    /* What object.__new__ would refuse, and anything but a plain dict: the Python decoder decides. */
+    if (!PyDict_CheckExact(d) || (b->cls->tp_flags & Py_TPFLAGS_IS_ABSTRACT)) {
+        return PyObject_CallOneArg(b->fallback, d);
+    }
     if (b->tree != NULL) {
-        int ok = PyDict_CheckExact(d) ? check(d, b->tree) : 0;
+        int ok = check(d, b->tree);
         if (ok < 0) {
             return NULL;
         }
@@ -247,11 +266,14 @@ builder_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObjec
             return PyObject_CallOneArg(b->fallback, d);
         }
     }
-    else if (!PyDict_CheckExact(d)) {
-        PyErr_Format(PyExc_TypeError, "a Builder takes a dict, not %.100s", Py_TYPE(d)->tp_name);
+    /* Builders call their children's directly, with no Python frame between to count the depth. */
+    if (Py_EnterRecursiveCall(" in a Builder")) {
         return NULL;
     }
-    return build(b, d);
+    int defer = 0;
+    PyObject *made = build(b, d, &defer);
+    Py_LeaveRecursiveCall();
+    return defer ? PyObject_CallOneArg(b->fallback, d) : made;
 }
 
 static int
@@ -325,8 +347,8 @@ builder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         PyErr_Format(PyExc_TypeError, "Builder: %R is not made by object.__new__", cls);
         return NULL;
     }
-    if ((tree == Py_None) != (fallback == Py_None) || (fallback != Py_None && !PyCallable_Check(fallback))) {
-        PyErr_SetString(PyExc_TypeError, "Builder: a tree needs a callable fallback, and only a tree");
+    if (!PyCallable_Check(fallback)) {
+        PyErr_SetString(PyExc_TypeError, "Builder: fallback must be callable (the Python decoder)");
         return NULL;
     }
     Builder *b = PyObject_GC_New(Builder, type);
@@ -337,7 +359,7 @@ builder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     b->cls = (PyTypeObject *)Py_NewRef(cls);
     b->known = NULL;
     b->tree = tree == Py_None ? NULL : Py_NewRef(tree);
-    b->fallback = fallback == Py_None ? NULL : Py_NewRef(fallback);
+    b->fallback = Py_NewRef(fallback);
     b->keep = PyTuple_Pack(6, plain, nested, lists, raw, extra, order);
     b->n_plain = b->n_nested = b->n_lists = 0;
     b->fields = NULL;

@@ -6,6 +6,7 @@ values), so equality, repr, ``to_dict``, pickling and the lazy lists come out th
 
 from __future__ import annotations
 
+import abc
 import copy
 import os
 import pathlib
@@ -212,9 +213,94 @@ def test_a_builder_whose_child_raises_frees_what_it_made_and_raises() -> None:
     name, (key, _) = next(iter(content._LAZY.items()))
     lists = ((key, content.__dict__[f"_set_{name}"]),)
     build = _speedups.Builder(
-        content, (), (("content", slot, child),), lists, raw, None, None, None, None, None
+        content, (), (("content", slot, child),), lists, raw, None, None, None, None, repr
     )
     with pytest.raises(ValueError, match="child"):
         build({"content": {}})
+    assert build([]) == "[]"  # anything but a dict goes to the Python decoder (here repr)
     with pytest.raises(TypeError):
-        build([])
+        build({}, {})
+
+
+def _outcome(decode: Any, d: dict[Any, Any]) -> Any:
+    try:
+        return _state(decode(d))
+    except Exception as exc:
+        return type(exc), str(exc)
+
+
+class _Clears:
+    """A dict key whose hash, once armed, empties the dict: what no JSON decoder makes. Read borrowed while
+    the dict was walked, its key and value were freed under the C (before such keys went to Python)."""
+
+    def __init__(self) -> None:
+        self.d: dict[Any, Any] | None = None
+
+    def __hash__(self) -> int:
+        if self.d is not None:
+            d, self.d = self.d, None
+            d.clear()
+        return 12345
+
+
+def _hostile() -> dict[Any, Any]:
+    key = _Clears()
+    d: dict[Any, Any] = {"name": "f", 1.5: "a float key", key: object()}
+    key.d = d
+    return d
+
+
+@pytest.mark.parametrize(
+    "pair", [("_lazy_build", "_lazy_build_reference"), ("_lazy_from_dict", "_lazy_from_dict_checked")]
+)
+def test_a_key_that_is_not_a_str_is_left_to_the_python_decoder(pair: tuple[str, str]) -> None:
+    function_call = _types.FunctionCall
+    fast, reference = (getattr(function_call, name) for name in pair)
+    assert _outcome(fast, _hostile()) == _outcome(reference, _hostile())
+    assert _outcome(fast, {"name": "f", 1.5: 2}) == _outcome(reference, {"name": "f", 1.5: 2})
+
+
+def _part_slots() -> tuple[Any, ...]:
+    part = _types.Part
+    return tuple(
+        next(k.__dict__[n] for k in part.__mro__ if n in k.__dict__)
+        for n in ("_raw", "extra", "_order", "text")
+    )
+
+
+def test_builders_nested_deeper_than_the_recursion_limit_raise_recursion_error() -> None:
+    part = _types.Part
+    raw, extra, order, text = _part_slots()
+    build = _speedups.Builder(part, (), (), (), raw, extra, order, frozenset(), None, repr)
+    for _ in range(3000):
+        build = _speedups.Builder(
+            part, (), (("text", text, build),), (), raw, extra, order, frozenset({"text"}), None, repr
+        )
+    d: dict[str, Any] = {}
+    node = d
+    for _ in range(3000):
+        node["text"] = node = {}
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(500)
+    try:
+        with pytest.raises(RecursionError):
+            build(d)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def test_an_abstract_class_is_left_to_the_python_decoder() -> None:
+    raw, extra, order, _ = _part_slots()
+
+    class Abstract(_types.Part, metaclass=abc.ABCMeta):  # type: ignore[misc]
+        __slots__ = ()
+
+        @abc.abstractmethod
+        def f(self) -> None: ...
+
+    def reference(d: dict[str, Any]) -> Any:  # as the generated decoder starts
+        return object.__new__(Abstract)
+
+    build = _speedups.Builder(Abstract, (), (), (), raw, extra, order, frozenset(), None, reference)
+    with pytest.raises(TypeError, match="abstract"):
+        build({})
