@@ -22,8 +22,9 @@ Decoding, per unit of a Gemini stream fed in 4 KiB chunks (N passes over it, the
 
 - ``parse``, ``parse-launchdarkly``, ``parse-httpx-sse``: bench_parser.py's drivers on its gemini corpus
   (20k events), every field of every event read; per event.
-- ``typed``, ``typed-httpx-sse``: bench_gemini.py's runners on the real captures (``iter_responses`` with
-  the text and token count read, against httpx-sse + ``json.loads`` and the same walk over the dicts); per
+- ``typed``, ``typed-httpx-sse``, ``typed-deltas``, ``typed-deltas-httpx-sse``: bench_gemini.py's runners
+  on its two corpora, 500 responses of the real captures or of text deltas (``iter_responses`` with the
+  text and token count read, against httpx-sse + ``json.loads`` and the same walk over the dicts); per
   response.
 
 Instructions per unit = (count with N requests or passes - count with none) / units, each count a run of
@@ -49,7 +50,15 @@ from pathlib import Path
 
 HARNESSES = ("path", "replay", "loop", "floor", "replay-httpx", "floor-httpx", "replay-genai", "floor-genai")
 DEFAULT = ("path", "replay", "loop", "floor")
-DECODERS = ("parse", "parse-launchdarkly", "parse-httpx-sse", "typed", "typed-httpx-sse")
+DECODERS = (
+    "parse",
+    "parse-launchdarkly",
+    "parse-httpx-sse",
+    "typed",
+    "typed-httpx-sse",
+    "typed-deltas",
+    "typed-deltas-httpx-sse",
+)
 STREAM = "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"
 REQUEST = (
     b"POST " + STREAM.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -203,10 +212,10 @@ def _decoder(which: str) -> tuple[object, int]:
     if which.startswith("typed"):
         import bench_gemini
 
-        root = Path(__file__).resolve().parent.parent / "tests" / "data"
-        data = b"".join((root / name).read_bytes() for name in bench_gemini.CAPTURES)
-        chunks = bench_gemini._chunked(data)
-        runner = bench_gemini._ours if which == "typed" else bench_gemini._httpx_sse_json
+        corpus = "text deltas" if "deltas" in which else "real captures"
+        objects = bench_gemini._corpus_objects(500)[corpus]
+        chunks = bench_gemini._chunked(b"".join(map(bench_gemini.encode_sse_event, objects)))
+        runner = bench_gemini._httpx_sse_json if which.endswith("httpx-sse") else bench_gemini._ours
         return (lambda: runner(chunks)), runner(chunks)
     import _corpora
     import bench_parser
