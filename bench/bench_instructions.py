@@ -12,9 +12,10 @@ warm-up that fills the journal to a small cap:
 - ``loop``: ``LoopbackServer`` alone, its handler returning the fixture's pieces as an iterator, same client.
 - ``floor``: bench_server.py's raw asyncio floor (finds the end of the head, writes the replay server's
   captured answer in one write) on a thread of the same process, same client.
-- ``replay-httpx``, ``floor-httpx``, ``replay-genai``, ``floor-genai``: the replay server and the floor
-  driven by a real client instead of the raw socket: httpx (a streamed POST, the body read by
-  ``iter_bytes``) and google-genai (``generate_content_stream``, the responses iterated). A sequential
+- ``replay-httpx``, ``loop-httpx``, ``floor-httpx``, ``replay-genai``, ``floor-genai``: the replay server,
+  the server layer alone and the floor driven by a real client instead of the raw socket: httpx (a
+  streamed POST, the body read by ``iter_bytes``) and google-genai (``generate_content_stream``, the
+  responses iterated). A sequential
   client waits for each answer, so client + server instructions per request are what its requests/s rest
   on: floor / replay is the throughput ratio that client sees, free of the machine's load.
 
@@ -48,7 +49,17 @@ import tempfile
 import time
 from pathlib import Path
 
-HARNESSES = ("path", "replay", "loop", "floor", "replay-httpx", "floor-httpx", "replay-genai", "floor-genai")
+HARNESSES = (
+    "path",
+    "replay",
+    "loop",
+    "floor",
+    "replay-httpx",
+    "loop-httpx",
+    "floor-httpx",
+    "replay-genai",
+    "floor-genai",
+)
 DEFAULT = ("path", "replay", "loop", "floor")
 DECODERS = (
     "parse",
