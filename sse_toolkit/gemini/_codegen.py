@@ -221,13 +221,13 @@ def _c_decoders(
     def slot(name: str) -> Any:
         return next(klass.__dict__[name] for klass in cls.__mro__ if name in klass.__dict__)
 
-    plain = tuple((key, slot(name)) for kind, key, name, _ in stored if kind == 0)
-    nested = tuple((key, slot(name), item._lazy_build) for kind, key, name, item in stored if kind == 1)
-    lists = tuple((key, slot(name)) for kind, key, name, _ in stored if kind == 2)
+    fields = tuple(
+        (kind, key, slot(name), item._lazy_build if kind == 1 else None) for kind, key, name, item in stored
+    )
     extra, order = (None, None) if has_lists else (slot("extra"), slot("_order"))
     try:
         made = [
-            _speedups.Builder(cls, plain, nested, lists, slot("_raw"), extra, order, cls._KNOWN, *ends)
+            _speedups.Builder(cls, fields, slot("_raw"), extra, order, cls._KNOWN, *ends)
             for ends in ((cls._TREE, checks), (None, build))  # type: ignore[attr-defined]
         ]
     except TypeError:  # a field whose store is not a plain slot store: the Python decoders do it

@@ -16,17 +16,18 @@
    each spec entry is one dict lookup per object it applies to. Stack depth: the spec's depth (the types
    are not recursive), guarded by Py_EnterRecursiveCall all the same.
 
-   Builder(cls, plain, nested, lists, raw, extra, order, known, tree, fallback): a callable that does what
+   Builder(cls, fields, raw, extra, order, known, tree, fallback): a callable that does what
    the generated Python decoder `lazy_build` of `cls` does (_codegen.register, its reference), and with a
    `tree` spec what `lazy_from_dict` does. `fallback` is that Python decoder: it gets what this one leaves
    to it, so that it raises its errors and takes what no JSON decoder makes: a tree that tree_ok refuses,
    anything but a plain dict, a dict with a key that is not a str (where one is looked up in `known`), an
-   abstract `cls`. Given a dict d it makes a `cls` as object.__new__ does and stores, each by its slot (a
-   member descriptor of cls, checked when the Builder is made):
-   - plain ((key, slot), ...): d[key], or None when the key is absent;
-   - nested ((key, slot, child), ...): None when absent or null, else child(d[key]) (the child's builder);
-   - lists ((key, slot), ...): None when absent or null, else nothing: the slot stays unset and the
-     class's _LazySlot builds the list from the kept dict on first read;
+   abstract `cls`. Given a dict d it makes a `cls` as object.__new__ does and, field by field in the order
+   of `fields` (the dataclass's, as the generated code), stores by the field's slot (a member descriptor of
+   cls, checked when the Builder is made); `fields` is ((kind, key, slot, child), ...) where kind is
+   - 0, a plain field: d[key], or None when the key is absent;
+   - 1, an object: None when absent or null, else child(d[key]) (the child's builder);
+   - 2, a list of objects: None when absent or null, else nothing: the slot stays unset and the class's
+     _LazySlot builds the list from the kept dict on first read;
    - then, when there are lists, d itself in `raw`; else None in `raw`, tuple(d) in `order`, and in
      `extra` None if every key of d is in the frozenset `known`, else a dict of the other keys' items.
    Goal: the same objects as the generated code at the cost of C stores, not a bytecode per field.
@@ -116,17 +117,18 @@ tree_ok(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 /* -- Builder ---------------------------------------------------------------------------------------------- */
 
 typedef struct {
+    int kind;           /* 0 plain, 1 object (child), 2 list of objects */
     PyObject *key;      /* borrowed from the Builder's `keep` */
     Py_ssize_t offset;  /* of the slot in the object */
-    PyObject *child;    /* nested: the child's builder (borrowed from `keep`); else NULL */
+    PyObject *child;    /* kind 1: the child's builder (borrowed from `keep`); else NULL */
 } Field;
 
 typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
     PyTypeObject *cls;
-    Field *fields; /* plain, then nested, then lists */
-    Py_ssize_t n_plain, n_nested, n_lists;
+    Field *fields; /* in the dataclass's field order */
+    Py_ssize_t n_fields, n_lists;
     Py_ssize_t raw, extra, order; /* slot offsets; extra and order only without lists */
     PyObject *known;              /* frozenset, without lists */
     PyObject *tree;               /* spec for tree_ok, or NULL */
@@ -170,8 +172,7 @@ build(Builder *b, PyObject *d, int *defer)
     if (obj == NULL) {
         return NULL;
     }
-    const Py_ssize_t n = b->n_plain + b->n_nested + b->n_lists;
-    for (Py_ssize_t i = 0; i < n; i++) {
+    for (Py_ssize_t i = 0; i < b->n_fields; i++) {
         Field *f = &b->fields[i];
         PyObject *value = PyDict_GetItemWithError(d, f->key); /* borrowed */
         if (value == NULL && PyErr_Occurred()) {
@@ -180,10 +181,10 @@ build(Builder *b, PyObject *d, int *defer)
         if (value == NULL || value == Py_None) {
             store(obj, f->offset, Py_NewRef(Py_None));
         }
-        else if (i < b->n_plain) {
+        else if (f->kind == 0) {
             store(obj, f->offset, Py_NewRef(value));
         }
-        else if (i < b->n_plain + b->n_nested) {
+        else if (f->kind == 1) {
             Py_INCREF(value); /* the child may run code that changes d */
             PyObject *made = PyObject_CallOneArg(f->child, value);
             Py_DECREF(value);
@@ -252,28 +253,34 @@ builder_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObjec
         PyErr_SetString(PyExc_ReferenceError, "this Builder was cleared by the garbage collector");
         return NULL;
     }
-    PyObject *d = args[0];
-    /* What object.__new__ would refuse, and anything but a plain dict: the Python decoder decides. */
-    if (!PyDict_CheckExact(d) || (b->cls->tp_flags & Py_TPFLAGS_IS_ABSTRACT)) {
-        return PyObject_CallOneArg(b->fallback, d);
-    }
-    if (b->tree != NULL) {
-        int ok = check(d, b->tree);
-        if (ok < 0) {
-            return NULL;
-        }
-        if (!ok) {
-            return PyObject_CallOneArg(b->fallback, d);
-        }
-    }
-    /* Builders call their children's directly, with no Python frame between to count the depth. */
+    /* Builders call their children's directly, and their fallbacks, with no Python frame between to
+       count the depth: this call counts. */
     if (Py_EnterRecursiveCall(" in a Builder")) {
         return NULL;
     }
+    PyObject *made = NULL;
     int defer = 0;
-    PyObject *made = build(b, d, &defer);
+    PyObject *d = args[0];
+    /* What object.__new__ would refuse, and anything but a plain dict: the Python decoder decides. */
+    if (!PyDict_CheckExact(d) || (b->cls->tp_flags & Py_TPFLAGS_IS_ABSTRACT)) {
+        defer = 1;
+    }
+    else if (b->tree != NULL) {
+        int ok = check(d, b->tree);
+        if (ok < 0) {
+            goto done;
+        }
+        defer = !ok;
+    }
+    if (!defer) {
+        made = build(b, d, &defer);
+    }
+    if (defer) {
+        made = PyObject_CallOneArg(b->fallback, d);
+    }
+done:
     Py_LeaveRecursiveCall();
-    return defer ? PyObject_CallOneArg(b->fallback, d) : made;
+    return made;
 }
 
 static int
@@ -290,7 +297,7 @@ builder_traverse(Builder *b, visitproc visit, void *arg)
 static int
 builder_clear(Builder *b)
 {
-    b->n_plain = b->n_nested = b->n_lists = 0; /* the fields borrow from keep */
+    b->n_fields = b->n_lists = 0; /* the fields borrow from keep */
     Py_CLEAR(b->cls);
     Py_CLEAR(b->known);
     Py_CLEAR(b->tree);
@@ -308,39 +315,49 @@ builder_dealloc(Builder *b)
     Py_TYPE(b)->tp_free((PyObject *)b);
 }
 
-/* Fill `count` fields from a tuple of (key, slot[, child]) entries of `width` items. */
-static int
-read_fields(Builder *b, Field *out, PyObject *entries, Py_ssize_t width)
+/* Fill the fields from a tuple of (kind, key, slot, child) entries; returns how many are lists, or -1. */
+static Py_ssize_t
+read_fields(Builder *b, PyObject *entries)
 {
+    Py_ssize_t lists = 0;
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(entries); i++) {
         PyObject *entry = PyTuple_GET_ITEM(entries, i);
-        if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != width ||
-            !PyUnicode_CheckExact(PyTuple_GET_ITEM(entry, 0))) {
-            PyErr_SetString(PyExc_TypeError, "Builder: a field is (key, slot) or (key, slot, child)");
+        if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 4 ||
+            !PyLong_CheckExact(PyTuple_GET_ITEM(entry, 0)) || !PyUnicode_CheckExact(PyTuple_GET_ITEM(entry, 1))) {
+            PyErr_SetString(PyExc_TypeError, "Builder: a field is (kind, key, slot, child)");
             return -1;
         }
-        out[i].key = PyTuple_GET_ITEM(entry, 0);
-        if (slot_offset(b->cls, PyTuple_GET_ITEM(entry, 1), &out[i].offset) < 0) {
+        Field *f = &b->fields[i];
+        long kind = PyLong_AsLong(PyTuple_GET_ITEM(entry, 0));
+        if (kind < 0 || kind > 2) {
+            PyErr_SetString(PyExc_TypeError, "Builder: a field's kind is 0, 1 or 2");
             return -1;
         }
-        out[i].child = width == 3 ? PyTuple_GET_ITEM(entry, 2) : NULL;
-        if (out[i].child != NULL && !PyCallable_Check(out[i].child)) {
-            PyErr_SetString(PyExc_TypeError, "Builder: a nested field's child must be callable");
+        f->kind = (int)kind;
+        f->key = PyTuple_GET_ITEM(entry, 1);
+        if (slot_offset(b->cls, PyTuple_GET_ITEM(entry, 2), &f->offset) < 0) {
             return -1;
         }
+        f->child = NULL;
+        if (kind == 1) {
+            f->child = PyTuple_GET_ITEM(entry, 3);
+            if (!PyCallable_Check(f->child)) {
+                PyErr_SetString(PyExc_TypeError, "Builder: an object field's child must be callable");
+                return -1;
+            }
+        }
+        lists += kind == 2;
     }
-    return 0;
+    return lists;
 }
 
 static PyObject *
 builder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *names[] = {"cls", "plain", "nested", "lists", "raw", "extra", "order", "known", "tree",
-                            "fallback", NULL};
-    PyObject *cls, *plain, *nested, *lists, *raw, *extra, *order, *known, *tree, *fallback;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!O!OOOOOO:Builder", names, &PyType_Type, &cls,
-                                     &PyTuple_Type, &plain, &PyTuple_Type, &nested, &PyTuple_Type, &lists,
-                                     &raw, &extra, &order, &known, &tree, &fallback)) {
+    static char *names[] = {"cls", "fields", "raw", "extra", "order", "known", "tree", "fallback", NULL};
+    PyObject *cls, *fields, *raw, *extra, *order, *known, *tree, *fallback;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!OOOOOO:Builder", names, &PyType_Type, &cls,
+                                     &PyTuple_Type, &fields, &raw, &extra, &order, &known, &tree, &fallback)) {
         return NULL;
     }
     if (((PyTypeObject *)cls)->tp_new != PyBaseObject_Type.tp_new || ((PyTypeObject *)cls)->tp_itemsize) {
@@ -360,22 +377,21 @@ builder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     b->known = NULL;
     b->tree = tree == Py_None ? NULL : Py_NewRef(tree);
     b->fallback = Py_NewRef(fallback);
-    b->keep = PyTuple_Pack(6, plain, nested, lists, raw, extra, order);
-    b->n_plain = b->n_nested = b->n_lists = 0;
+    b->keep = PyTuple_Pack(4, fields, raw, extra, order);
+    b->n_fields = b->n_lists = 0;
     b->fields = NULL;
     b->raw = b->extra = b->order = 0;
-    const Py_ssize_t n_plain = PyTuple_GET_SIZE(plain), n_nested = PyTuple_GET_SIZE(nested),
-                     n_lists = PyTuple_GET_SIZE(lists);
+    const Py_ssize_t n_fields = PyTuple_GET_SIZE(fields);
     if (b->keep == NULL) {
         goto fail;
     }
-    b->fields = PyMem_Calloc((size_t)(n_plain + n_nested + n_lists + 1), sizeof(Field));
+    b->fields = PyMem_Calloc((size_t)(n_fields + 1), sizeof(Field));
     if (b->fields == NULL) {
         PyErr_NoMemory();
         goto fail;
     }
-    if (read_fields(b, b->fields, plain, 2) < 0 || read_fields(b, b->fields + n_plain, nested, 3) < 0 ||
-        read_fields(b, b->fields + n_plain + n_nested, lists, 2) < 0 || slot_offset(b->cls, raw, &b->raw) < 0) {
+    const Py_ssize_t n_lists = read_fields(b, fields);
+    if (n_lists < 0 || slot_offset(b->cls, raw, &b->raw) < 0) {
         goto fail;
     }
     if (n_lists == 0) {
@@ -388,8 +404,7 @@ builder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         }
         b->known = Py_NewRef(known);
     }
-    b->n_plain = n_plain;
-    b->n_nested = n_nested;
+    b->n_fields = n_fields;
     b->n_lists = n_lists;
     PyObject_GC_Track(b);
     return (PyObject *)b;
@@ -404,7 +419,7 @@ static PyTypeObject BuilderType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "sse_toolkit.gemini._speedups.Builder",
     .tp_basicsize = sizeof(Builder),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
-    .tp_doc = "Builder(cls, plain, nested, lists, raw, extra, order, known, tree, fallback): a typed "
+    .tp_doc = "Builder(cls, fields, raw, extra, order, known, tree, fallback): a typed "
               "object's lazy decoder in C; see sse_toolkit/gemini/_codegen.py.",
     .tp_new = builder_new,
     .tp_dealloc = (destructor)builder_dealloc,

@@ -9,9 +9,7 @@ class Builder:
     def __init__(
         self,
         cls: type,
-        plain: tuple[tuple[str, Any], ...],
-        nested: tuple[tuple[str, Any, Any], ...],
-        lists: tuple[tuple[str, Any], ...],
+        fields: tuple[tuple[int, str, Any, Any], ...],
         raw: Any,
         extra: Any,
         order: Any,

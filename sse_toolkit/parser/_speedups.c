@@ -212,12 +212,13 @@ PyInit__speedups(void)
         if (found == NULL) {
             return NULL;
         }
-        /* Built by tp_alloc and filled like a tuple: that is only safe for a plain tuple subclass with no
-           instance dict or extra fields, which a NamedTuple is (a struct sequence, say, is not). */
+        /* Built by tp_alloc and filled like a tuple: that is only safe for a direct tuple subclass with no
+           instance dict or extra fields, which a NamedTuple is. A struct sequence has a tuple's sizes too,
+           but its dealloc frees all its declared fields: it is told apart by its n_sequence_fields. */
         PyTypeObject *type = (PyTypeObject *)found;
-        if (!PyType_Check(found) || !PyType_IsSubtype(type, &PyTuple_Type) ||
+        if (!PyType_Check(found) || type->tp_base != &PyTuple_Type ||
             type->tp_basicsize != PyTuple_Type.tp_basicsize || type->tp_itemsize != PyTuple_Type.tp_itemsize ||
-            type->tp_dictoffset != 0) {
+            type->tp_dictoffset != 0 || PyObject_HasAttrString(found, "n_sequence_fields")) {
             Py_DECREF(found);
             PyErr_SetString(PyExc_ImportError, "sse_toolkit.parser._event.Event is not a plain tuple subclass");
             return NULL;

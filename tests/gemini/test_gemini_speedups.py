@@ -193,13 +193,15 @@ def test_a_builder_refuses_what_is_not_a_plain_slot_of_its_class() -> None:
     text = part.__dict__["text"]
     known = part._KNOWN
     with pytest.raises(TypeError):  # a property is no slot
-        Builder(part, (("text", property(lambda s: 1)),), (), (), raw, raw, raw, known, None, None)
+        Builder(part, ((0, "text", property(lambda s: 1), None),), raw, raw, raw, known, None, repr)
     with pytest.raises(TypeError):  # another class's slot
-        Builder(int, (("text", text),), (), (), raw, raw, raw, known, None, None)
-    with pytest.raises(TypeError):  # a tree without a fallback
-        Builder(part, (), (), (), raw, raw, raw, known, (), None)
-    with pytest.raises(TypeError):
-        Builder(part, (("text", text, 1),), (), (), raw, raw, raw, known, None, None)
+        Builder(int, ((0, "text", text, None),), raw, raw, raw, known, None, repr)
+    with pytest.raises(TypeError):  # no Python decoder to fall back on
+        Builder(part, (), raw, raw, raw, known, (), None)
+    with pytest.raises(TypeError):  # an object field whose child cannot be called
+        Builder(part, ((1, "text", text, 1),), raw, raw, raw, known, None, repr)
+    with pytest.raises(TypeError):  # no such kind
+        Builder(part, ((3, "text", text, None),), raw, raw, raw, known, None, repr)
 
 
 def test_a_builder_whose_child_raises_frees_what_it_made_and_raises() -> None:
@@ -211,10 +213,8 @@ def test_a_builder_whose_child_raises_frees_what_it_made_and_raises() -> None:
         raise ValueError("child")
 
     name, (key, _) = next(iter(content._LAZY.items()))
-    lists = ((key, content.__dict__[f"_set_{name}"]),)
-    build = _speedups.Builder(
-        content, (), (("content", slot, child),), lists, raw, None, None, None, None, repr
-    )
+    fields = ((1, "content", slot, child), (2, key, content.__dict__[f"_set_{name}"], None))
+    build = _speedups.Builder(content, fields, raw, None, None, None, None, repr)
     with pytest.raises(ValueError, match="child"):
         build({"content": {}})
     assert build([]) == "[]"  # anything but a dict goes to the Python decoder (here repr)
@@ -271,11 +271,10 @@ def _part_slots() -> tuple[Any, ...]:
 def test_builders_nested_deeper_than_the_recursion_limit_raise_recursion_error() -> None:
     part = _types.Part
     raw, extra, order, text = _part_slots()
-    build = _speedups.Builder(part, (), (), (), raw, extra, order, frozenset(), None, repr)
+    build = _speedups.Builder(part, (), raw, extra, order, frozenset(), None, repr)
     for _ in range(3000):
-        build = _speedups.Builder(
-            part, (), (("text", text, build),), (), raw, extra, order, frozenset({"text"}), None, repr
-        )
+        field = ((1, "text", text, build),)
+        build = _speedups.Builder(part, field, raw, extra, order, frozenset({"text"}), None, repr)
     d: dict[str, Any] = {}
     node = d
     for _ in range(3000):
@@ -301,6 +300,44 @@ def test_an_abstract_class_is_left_to_the_python_decoder() -> None:
     def reference(d: dict[str, Any]) -> Any:  # as the generated decoder starts
         return object.__new__(Abstract)
 
-    build = _speedups.Builder(Abstract, (), (), (), raw, extra, order, frozenset(), None, reference)
+    build = _speedups.Builder(Abstract, (), raw, extra, order, frozenset(), None, reference)
     with pytest.raises(TypeError, match="abstract"):
         build({})
+
+
+def test_builders_chained_through_their_fallbacks_raise_recursion_error() -> None:
+    raw, extra, order, _ = _part_slots()
+    build: Any = repr
+    for _ in range(3000):
+        build = _speedups.Builder(_types.Part, (), raw, extra, order, frozenset(), None, build)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(500)
+    try:
+        with pytest.raises(RecursionError):
+            build([])  # not a dict: each hands it to the next
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def test_a_builder_reads_the_fields_in_the_dataclass_order_as_the_python_decoder() -> None:
+    # A nested object's key, when hashed, changes a later field of its parent: the two decoders must read
+    # that field at the same moment (only keys no JSON decoder makes can do this).
+    class Changes:
+        def __init__(self, parent: dict[Any, Any]) -> None:
+            self.parent, self.armed = parent, False
+
+        def __hash__(self) -> int:
+            if self.armed:
+                self.parent["thought"] = "changed"
+            return 1
+
+    def part() -> dict[Any, Any]:
+        d: dict[Any, Any] = {"text": "a", "thought": "first"}
+        key = Changes(d)
+        d["inlineData"] = {"mimeType": "x", key: 1}
+        key.armed = True  # from now on, not while the dict was built
+        return d
+
+    fast, reference = _types.Part._lazy_build(part()), _types.Part._lazy_build_reference(part())
+    assert fast.thought == reference.thought == "changed"
+    assert (fast.text, len(fast.inline_data.extra)) == (reference.text, len(reference.inline_data.extra))

@@ -325,3 +325,20 @@ def test_sse_toolkit_pure_python_picks_the_python_reference_with_the_same_events
         "False _pairs_reference",
         repr([str(i) for i in range(50)] + ["last"]),
     ]
+
+
+@needs_speedups
+def test_the_c_pairs_path_refuses_an_event_type_it_cannot_build_like_a_tuple() -> None:
+    # A struct sequence has a tuple's sizes but frees all its declared fields: the extension must not load
+    # with one as Event (the parser then runs its Python path), where it would build events that crash.
+    code = (
+        "import os, sys, types\n"
+        "fake = types.ModuleType('sse_toolkit.parser._event')\n"
+        "fake.Event, fake.__all__ = os.stat_result, ['Event']\n"
+        "sys.modules['sse_toolkit.parser._event'] = fake\n"
+        "from sse_toolkit.parser import _parser\n"
+        "print(_parser.SPEEDUPS)\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "SSE_TOOLKIT_PURE_PYTHON"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+    assert done.stdout.strip() == "False", done.stderr[-2000:]
