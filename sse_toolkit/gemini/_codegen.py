@@ -14,16 +14,17 @@ the reference (SSE_TOOLKIT_PURE_PYTHON=1 uses them alone; tests compare the two)
 from __future__ import annotations
 
 import dataclasses
-import os
+from inspect import getattr_static
 from typing import Any
 
+from ..parser._accelerators import speedups_wanted
 from ._message import Message, lazy_slots
 
 __all__ = ["SPEEDUPS", "register"]
 
 
 def _load_speedups() -> Any:
-    if not os.environ.get("SSE_TOOLKIT_PURE_PYTHON"):
+    if speedups_wanted():
         try:
             from . import _speedups
         except ImportError:  # not built: no C compiler at install time
@@ -108,7 +109,6 @@ def register(cls: type[Message], common: tuple[str, ...] = (), **nested: Any) ->
     out = []
     lazy = {}
     nested_keys = []
-    stored: list[tuple[int, str, str, Any]] = []  # (kind, key, slot name, item class): for the C decoders
     eager = ["def from_dict(cls, d):", "    get = d.get", "    obj = new(cls)"]
     build = ["def lazy_build(d):", "    obj = new(cls)"]
     checked = ["def lazy_from_dict_checked(d):", "    obj = new(cls)"]
@@ -126,7 +126,6 @@ def register(cls: type[Message], common: tuple[str, ...] = (), **nested: Any) ->
         kind_of = nested.get(f.name)
         if kind_of is None:
             out.append((f.name, key, 0))
-            stored.append((0, key, f.name, None))
             eager.append(f"    obj.{f.name} = get({key!r})")
             # "in" and a subscript are plain bytecodes, cheaper than a call to get.
             build.append(f"    obj.{f.name} = d[{key!r}] if {key!r} in d else None")
@@ -145,7 +144,6 @@ def register(cls: type[Message], common: tuple[str, ...] = (), **nested: Any) ->
             # Lists (candidates, parts, token details, ...) hold the bulk: built on first access. A key that
             # is absent is None at once: no _LazySlot round trip for it.
             out.append((f.name, key, 2))
-            stored.append((2, key, f"_set_{f.name}", item_cls))
             lazy[f.name] = (key, item_cls._lazy_build)
             eager.append(
                 f"    obj._set_{f.name} = None if v is None else [d_{f.name}(x) for x in v] "
@@ -164,7 +162,6 @@ def register(cls: type[Message], common: tuple[str, ...] = (), **nested: Any) ->
             # A single object (usage, content, a function call) is built at once, its own lists lazily:
             # cheaper than the _LazySlot round trip when it is read, as usage and content nearly always are.
             out.append((f.name, key, 1))
-            stored.append((1, key, f.name, item_cls))
             eager.append(f"    obj.{f.name} = None if v is None else d_{f.name}(v)")
             build.append(f"    obj.{f.name} = None if v is None else b_{f.name}(v)")
             checked.append(
@@ -202,29 +199,34 @@ def register(cls: type[Message], common: tuple[str, ...] = (), **nested: Any) ->
     checked_decoder, build_decoder = namespace["lazy_from_dict_checked"], namespace["lazy_build"]
     cls._lazy_from_dict_checked = staticmethod(checked_decoder)  # type: ignore[attr-defined]
     cls._lazy_build_reference = staticmethod(build_decoder)  # type: ignore[attr-defined]
-    decoders = (
-        None if _speedups is None else _c_decoders(cls, stored, bool(lazy), checked_decoder, build_decoder)
-    )
+    decoders = None if _speedups is None else _c_decoders(cls, checked_decoder, build_decoder)
     if decoders is not None:
         checked_decoder, build_decoder = decoders
     cls._lazy_from_dict = staticmethod(checked_decoder)  # type: ignore[method-assign]
     cls._lazy_build = staticmethod(build_decoder)  # type: ignore[attr-defined]
 
 
-def _c_decoders(
-    cls: type[Message], stored: list[tuple[int, str, str, Any]], has_lists: bool, checks: Any, build: Any
-) -> tuple[Any, Any] | None:
+def _c_decoders(cls: type[Message], checks: Any, build: Any) -> tuple[Any, Any] | None:
     """``(lazy_from_dict, lazy_build)`` of ``cls`` as C ``Builder``s, or None if a slot is not a plain one.
 
-    Each hands what it leaves to Python to the generated decoder it stands for (``checks``, ``build``)."""
+    Made from what ``register`` stored (``_OUT``, ``_NESTED``, ``_LAZY``); each hands what it leaves to
+    Python to the generated decoder it stands for (``checks``, ``build``). A list of objects is stored, like
+    the generated code stores it, through its plain slot ``_set_<name>``."""
 
-    def slot(name: str) -> Any:
-        return next(klass.__dict__[name] for klass in cls.__mro__ if name in klass.__dict__)
+    def slot(name: str) -> Any:  # the slot's descriptor itself, from the first class that defines it
+        return getattr_static(cls, name)
 
+    items = {key: item for key, _, item, _ in cls._NESTED}  # type: ignore[attr-defined]
     fields = tuple(
-        (kind, key, slot(name), item._lazy_build if kind == 1 else None) for kind, key, name, item in stored
+        (
+            kind,
+            key,
+            slot(f"_set_{name}" if kind == 2 else name),
+            items[key]._lazy_build if kind == 1 else None,
+        )
+        for name, key, kind in cls._OUT
     )
-    extra, order = (None, None) if has_lists else (slot("extra"), slot("_order"))
+    extra, order = (None, None) if cls._LAZY else (slot("extra"), slot("_order"))
     try:
         made = [
             _speedups.Builder(cls, fields, slot("_raw"), extra, order, cls._KNOWN, *ends)

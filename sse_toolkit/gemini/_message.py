@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from inspect import getattr_static
 from typing import Any, ClassVar, TypeVar
 
 __all__ = ["BUILT", "Message", "clear_raw_on_assign", "lazy_slots"]
@@ -152,7 +153,7 @@ def lazy_slots(cls: type[Message], names: Any) -> None:
     through ``_LazySlot.__set__`` would be a Python call.
     """
     for name in names:
-        slot = next(klass.__dict__[name] for klass in cls.__mro__ if name in klass.__dict__)
+        slot = getattr_static(cls, name)  # the descriptor itself, from the first class that defines it
         if isinstance(slot, _LazySlot):
             slot = slot.slot
         setattr(cls, name, _LazySlot(slot, name))
@@ -194,5 +195,5 @@ def clear_raw_on_assign(cls: type[Message], attr: str, key: str) -> None:
     """Make assigning ``cls.attr`` (JSON ``key``, a lazily built list) end reads from the kept dict."""
     # The ``_raw`` slot as instances of ``cls`` see it: on Python 3.10 ``dataclass(slots=True)`` declares the
     # inherited fields' slots again in each subclass, and the base's slot then stays empty.
-    raw = next(klass.__dict__["_raw"] for klass in cls.__mro__ if "_raw" in klass.__dict__)
+    raw = getattr_static(cls, "_raw")
     setattr(cls, attr, _ClearsRaw(cls.__dict__[attr], raw, key))

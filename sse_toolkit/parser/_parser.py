@@ -36,11 +36,11 @@ Decoding runs of complete lines, single lines or single values equals decoding t
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from itertools import repeat
 from typing import Any
 
+from ._accelerators import speedups_wanted
 from ._event import Event
 from ._exceptions import SSEProtocolError, SSEUsageError
 
@@ -497,7 +497,7 @@ def _pairs_reference(
 # The pairs path in C when the optional extension was built (setup.py; a C compiler at install time), else
 # in Python. Both give the same results; SSE_TOOLKIT_PURE_PYTHON=1 picks the Python one (tests run both).
 def _load_pairs() -> Callable[[bytes, bytes, bytes, str], tuple[list[Event], bytes] | None]:
-    if not os.environ.get("SSE_TOOLKIT_PURE_PYTHON"):
+    if speedups_wanted():
         try:
             from ._speedups import pairs
         except ImportError:

@@ -13,6 +13,7 @@ import pathlib
 import pickle
 import subprocess
 import sys
+from inspect import getattr_static
 from typing import Any
 
 import orjson
@@ -189,7 +190,7 @@ def test_each_c_builder_equals_its_python_decoder_on_an_empty_and_a_null_object(
 def test_a_builder_refuses_what_is_not_a_plain_slot_of_its_class() -> None:
     Builder = _speedups.Builder
     part = _types.Part
-    raw = next(k.__dict__["_raw"] for k in part.__mro__ if "_raw" in k.__dict__)
+    raw = getattr_static(part, "_raw")
     text = part.__dict__["text"]
     known = part._KNOWN
     with pytest.raises(TypeError):  # a property is no slot
@@ -206,8 +207,7 @@ def test_a_builder_refuses_what_is_not_a_plain_slot_of_its_class() -> None:
 
 def test_a_builder_whose_child_raises_frees_what_it_made_and_raises() -> None:
     content = _types.Candidate
-    raw = next(k.__dict__["_raw"] for k in content.__mro__ if "_raw" in k.__dict__)
-    slot = next(k.__dict__["content"] for k in content.__mro__ if "content" in k.__dict__)
+    raw, slot = getattr_static(content, "_raw"), getattr_static(content, "content")
 
     def child(value: Any) -> Any:
         raise ValueError("child")
@@ -261,11 +261,7 @@ def test_a_key_that_is_not_a_str_is_left_to_the_python_decoder(pair: tuple[str, 
 
 
 def _part_slots() -> tuple[Any, ...]:
-    part = _types.Part
-    return tuple(
-        next(k.__dict__[n] for k in part.__mro__ if n in k.__dict__)
-        for n in ("_raw", "extra", "_order", "text")
-    )
+    return tuple(getattr_static(_types.Part, name) for name in ("_raw", "extra", "_order", "text"))
 
 
 def test_builders_nested_deeper_than_the_recursion_limit_raise_recursion_error() -> None:
