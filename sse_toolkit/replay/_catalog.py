@@ -380,6 +380,7 @@ class CatalogEntry:
                 raise ReplayError(f"{name}:{where} {exc.detail}") from None
         self.served = served
         self.apis = frozenset(s.api for s in served if s.api is not None)
+        self._any_api = Api.GEMINI in self.apis  # a Gemini fixture serves every API (asked per request)
         self.gemini = bool(self.apis)  # answers model requests (else: generic SSE)
         models = [s.recorded_model for s in served if s.recorded_model is not None]
         self.named_by_request = bool(models)
@@ -400,7 +401,7 @@ class CatalogEntry:
         """Whether requests of ``api`` may get this fixture: a Gemini fixture is served on the Gemini API
         and Vertex AI routes and, converted, on the compatibility routes; a compatibility recording only on
         the compatibility routes."""
-        return Api.GEMINI in self.apis or api in self.apis
+        return self._any_api or api in self.apis
 
     def next_exchange(self) -> ServedExchange:
         """The exchange the next request gets: in order, the last one repeating."""

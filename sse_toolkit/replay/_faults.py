@@ -28,6 +28,7 @@ import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from ..fixture._model import End
 from ..fixture._pace import MAX_DELAY
@@ -134,7 +135,7 @@ class Faults:
         if self.rechunk not in (None, "random") and (not isinstance(self.rechunk, int) or self.rechunk < 1):
             raise SSEUsageError(f"fault rechunk must be a size >= 1 or 'random', got {self.rechunk!r}")
 
-    @property
+    @cached_property  # a frozen instance: worked out once (a server asks its default faults per request)
     def active(self) -> bool:
         """True when any fault is set."""
         return (

@@ -29,7 +29,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import chain
 from urllib.parse import quote, unquote_plus
 
 from ..fixture._model import End
@@ -166,34 +165,27 @@ class Journal:
     def record(self, request: ReplayRequest, kind: RequestKind, model: str | None) -> JournalEntry:
         """A new entry for ``request``, which has just arrived (its body kept up to ``max_body`` bytes; its
         query and headers are redacted when the journal is read)."""
-        body = _kept_body(request.body, self.max_body)
-        if body is not request.body:  # the request as received, without the part of the body not kept
+        body = request.body
+        if len(body) > self.max_body:  # the request as received, without the part of the body not kept
+            body = _kept_body(body, self.max_body)
             request = ReplayRequest(request.method, request.path, request.query, request.headers, body)
-        size = len(body) + _ENTRY_OVERHEAD
-        size += 2 * (len(request.query) + sum(map(len, chain.from_iterable(request.headers))))
+        size = len(body) + _ENTRY_OVERHEAD + 2 * (len(request.query) + request.fields_size)
+        t, wall = time.monotonic(), time.time()
+        entries = self._entries
         with self._lock:
+            # The query and headers: redacted when the journal is read (see _unredacted).
             entry = JournalEntry(
-                index=self._count,
-                t=time.monotonic(),
-                wall=time.time(),
-                method=request.method,
-                path=request.path,
-                query="",  # redacted when the journal is read (see _unredacted)
-                headers=[],
-                body=body,
-                model=model,
-                kind=kind,
-                request=request,
+                self._count, t, wall, request.method, request.path, "", [], body, model, kind
             )
+            entry.request = request
             self._count += 1
-            self._entries.append(entry)
+            entries.append(entry)
             self._unredacted.append(entry)
             self._sizes.append(size)
             self._bytes += size
-            while len(self._entries) > 1 and (
-                len(self._entries) > self.max_entries or self._bytes > self.max_bytes
-            ):  # the oldest go, one at a time; the newest entry always stays
-                if self._unredacted and self._unredacted[0] is self._entries.popleft():
+            while len(entries) > 1 and (len(entries) > self.max_entries or self._bytes > self.max_bytes):
+                # the oldest go, one at a time; the newest entry always stays
+                if self._unredacted and self._unredacted[0] is entries.popleft():
                     self._unredacted.popleft()  # never read: never redacted
                 self._bytes -= self._sizes.popleft()
         return entry

@@ -134,7 +134,7 @@ class Severity(_Words):
     WARNING = "warning"
 
 
-@dataclass
+@dataclass(slots=True)
 class JournalEntry:
     """One request and what it got. ``index`` is its position in ``server.requests``.
 

@@ -49,6 +49,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
+from itertools import repeat
+from operator import add
 from typing import Generic, NamedTuple, Protocol, TypeVar
 from urllib.parse import parse_qsl
 
@@ -111,7 +113,7 @@ def _bad(message: str) -> Refusal:
     return Refusal(400, "Bad Request", message)
 
 
-@dataclass
+@dataclass(slots=True)
 class ParsedRequest:
     """One request as read: ``target`` is the raw request target (path and query)."""
 
@@ -121,6 +123,11 @@ class ParsedRequest:
     headers: list[tuple[str, str]]
     body: bytes
     keep_alive: bool
+    # Worked out once per distinct head (see _read_heads) and handed on to the ReplayRequest: the headers by
+    # lower-case name (the last value wins; shared by the requests of one head, read only) and the bytes of
+    # their names and values.
+    by_name: dict[str, str] | None = field(default=None, repr=False, compare=False)
+    fields_size: int | None = field(default=None, repr=False, compare=False)
 
 
 _FRAMING_FIELDS = frozenset({"content-length", "transfer-encoding", "connection", "expect"})
@@ -208,6 +215,38 @@ def _check_codings(shown: str) -> None:
         raise Refusal(501, "Not Implemented", f"transfer coding {others[0]!r} is not supported, only chunked")
 
 
+class _ReadHead(NamedTuple):
+    """What a request head says: request line, header fields (in order) and framing."""
+
+    method: str
+    target: str
+    version: str
+    headers: tuple[tuple[str, str], ...]
+    keep_alive: bool
+    length: int  # the body's length from Content-Length (0 when chunked or none)
+    chunked: bool
+    expect_continue: bool
+    by_name: dict[str, str]  # the headers by lower-case name, the last value winning (read only)
+    fields_size: int  # the bytes of the headers' names and values
+
+
+def _head_of(head: bytes, line_end: int, end: int, max_body: int) -> _ReadHead:
+    """Read a whole head (``line_end``: its first line feed; ``end``: where the blank line starts) for a
+    reader whose body limit is ``max_body``. Raises :class:`Refusal`."""
+    line = head[:line_end]
+    method, target, version = _request_line(line[:-1] if line.endswith(b"\r") else line)
+    headers = _fields(head[line_end + 1 : end + 1])
+    if version is None:  # HTTP/0.9: no headers, no body, the connection closes after the answer
+        shown, (length, chunked, keep_alive, expect) = "HTTP/0.9", (0, False, False, False)
+    else:
+        shown = _VERSIONS.get(version) or f"HTTP/{version[0]}.{version[1]}"
+        length, chunked, keep_alive, expect = _framing(headers, version, max_body)
+    by_name = {name.lower(): value for name, value in headers}  # the last value wins
+    size = sum(len(name) + len(value) for name, value in headers)
+    fields = tuple(headers)
+    return _ReadHead(method, target, shown, fields, keep_alive, length, chunked, expect, by_name, size)
+
+
 class RequestReader:
     """Feed bytes with :meth:`feed`; :meth:`next_request` gives each whole request in order.
 
@@ -221,8 +260,12 @@ class RequestReader:
         self.max_body = max_body
         self._buffer = bytearray()
         self._searched = 0  # bytes of the buffer already searched for the end of the head
-        self._head: tuple[str, str, str, list[tuple[str, str]], bool] | None = None
-        self._length: int | None = None  # the body's length, known from Content-Length
+        self._head: _ReadHead | None = None
+        # The last head read and what it said: a client sends the same head again and again on a connection
+        # (an SDK's headers do not change between calls, nor a test's prompt, so neither does its
+        # Content-Length), and reading one costs more than the rest of the request's way to the handler.
+        # Only this connection's own last head is kept, until it closes: nothing outlives the connection.
+        self._last: tuple[bytes, _ReadHead] | None = None
         self._chunks: list[bytes] | None = None  # a chunked body read so far
         self._chunked_total = 0
         self.wants_continue = False
@@ -246,25 +289,57 @@ class RequestReader:
     def discard(self) -> None:
         """Drop what is buffered (the connection is closed)."""
         self._buffer = bytearray()
-        self._head, self._chunks = None, None
+        self._head, self._chunks, self._last = None, None, None
 
     def next_request(self) -> ParsedRequest | None:
         """The next whole request, or None until more bytes come. Raises :class:`Refusal`."""
-        if self._head is None and not self._read_head():
+        read = self._head
+        if read is None:
+            read = self._read_head()
+            if read is None:
+                return None
+            self._head = read
+            self.wants_continue = read.expect_continue
+            if read.chunked:
+                self._chunks = []
+        buffer = self._buffer
+        if self._chunks is not None:
+            body = self._read_chunked()
+            if body is None:
+                return None
+        elif len(buffer) < read.length:
             return None
-        assert self._head is not None
-        body = self._read_body()
-        if body is None:
-            return None
-        method, target, version, headers, keep_alive = self._head
-        self._head, self._length, self._chunks, self._chunked_total = None, None, None, 0
+        elif len(buffer) == read.length:  # the usual case: the body is all that is left
+            body = bytes(buffer)
+            buffer.clear()
+        else:
+            body = bytes(buffer[: read.length])
+            del buffer[: read.length]
+        self._head, self._chunks, self._chunked_total = None, None, 0
         self.wants_continue = False
-        return ParsedRequest(method, target, version, headers, body, keep_alive)
+        return ParsedRequest(
+            read.method,
+            read.target,
+            read.version,
+            list(read.headers),
+            body,
+            read.keep_alive,
+            read.by_name,
+            read.fields_size,
+        )
 
     # -- head ------------------------------------------------------------------------------------
-    def _read_head(self) -> bool:
+    def _read_head(self) -> _ReadHead | None:
+        """The head, once all of it came (taken off the buffer), or None. Raises :class:`Refusal`."""
         buffer = self._buffer
-        while buffer[:1] == b"\n" or buffer[:2] == b"\r\n":  # empty lines before a request are ignored
+        last = self._last
+        if last is not None and buffer.startswith(last[0]):
+            # The head this connection's previous request had, again (a client's next call): its first
+            # blank line is where it was then, so it reads the same, and was within the limits.
+            del buffer[: len(last[0])]
+            self._searched = 0
+            return last[1]
+        while buffer and (buffer[0] == 10 or buffer[:2] == b"\r\n"):  # empty lines before a request: ignored
             del buffer[: 2 if buffer[0] == 13 else 1]
             self._searched = 0
         start = self._searched - 3 if self._searched > 3 else 0
@@ -278,7 +353,7 @@ class RequestReader:
                 raise Refusal(
                     431, "Request Header Fields Too Large", f"request head over {self.max_head} bytes"
                 )
-            return False
+            return None
         end = crlf if lf < 0 or 0 <= crlf < lf else lf
         size = end + (3 if buffer[end + 1] == 13 else 2)
         if size == len(buffer):  # the usual case: the buffer holds the head alone
@@ -293,37 +368,15 @@ class RequestReader:
             raise Refusal(414, "Request-URI Too Long", "request line over 64 KiB")
         if size > self.max_head:
             raise Refusal(431, "Request Header Fields Too Large", f"request head over {self.max_head} bytes")
-        line = head[:line_end]
-        method, target, version = _request_line(line[:-1] if line.endswith(b"\r") else line)
-        headers = _fields(head[line_end + 1 : end + 1])
-        if version is None:  # HTTP/0.9: no headers, no body, the connection closes after the answer
-            self._head = (method, target, "HTTP/0.9", headers, False)
-            self._length = 0
-            return True
-        length, chunked, keep_alive, self.wants_continue = _framing(headers, version, self.max_body)
-        self._head = (
-            method,
-            target,
-            _VERSIONS.get(version) or f"HTTP/{version[0]}.{version[1]}",
-            headers,
-            keep_alive,
-        )
-        if chunked:
-            self._chunks = []
-        else:
-            self._length = length
-        return True
+        read = _head_of(head, line_end, end, self.max_body)
+        self._last = (head, read)
+        return read
 
     # -- body ------------------------------------------------------------------------------------
-    def _read_body(self) -> bytes | None:
+    def _read_chunked(self) -> bytes | None:
+        """A chunked body, once all of it came (taken off the buffer), or None. Raises :class:`Refusal`."""
+        assert self._chunks is not None
         buffer = self._buffer
-        if self._chunks is None:
-            length = self._length or 0
-            if len(buffer) < length:
-                return None
-            body = bytes(buffer[:length])
-            del buffer[:length]
-            return body
         # Chunked: size line, data, CRLF; ...; the 0 chunk, trailers, a blank line. Parsed from ``pos`` on,
         # and what was parsed is cut off the buffer once per call: a body of many tiny chunks stays linear.
         pos = 0
@@ -472,7 +525,7 @@ class AbruptClose(Exception):
         self.reset = reset
 
 
-@dataclass
+@dataclass(slots=True)
 class ReplayRequest:
     """A request as the server received it. ``query`` is the raw query string (without ``?``)."""
 
@@ -484,12 +537,29 @@ class ReplayRequest:
     # Worked out on first use (a replay handler asks for several headers and parameters of each request).
     _by_name: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
     _params: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
+    _fields_size: int | None = field(default=None, init=False, repr=False, compare=False)
+
+    @classmethod
+    def of(cls, parsed: ParsedRequest) -> ReplayRequest:
+        """The request a :class:`RequestReader` read (what its head worked out once comes along)."""
+        path, _, query = parsed.target.partition("?")
+        request = cls(parsed.method, path, query, parsed.headers, parsed.body)
+        request._by_name, request._fields_size = parsed.by_name, parsed.fields_size
+        return request
 
     def header(self, name: str, default: str | None = None) -> str | None:
         """The last value of request header ``name`` (case-insensitive), or ``default``."""
-        if self._by_name is None:
-            self._by_name = {key.lower(): value for key, value in self.headers}  # the last value wins
-        return self._by_name.get(name.lower(), default)
+        by_name = self._by_name
+        if by_name is None:  # the last value wins
+            by_name = self._by_name = {key.lower(): value for key, value in self.headers}
+        return by_name.get(name.lower(), default)
+
+    @property
+    def fields_size(self) -> int:
+        """The bytes of the headers' names and values."""
+        if self._fields_size is None:
+            self._fields_size = sum(len(name) + len(value) for name, value in self.headers)
+        return self._fields_size
 
     @property
     def params(self) -> dict[str, str]:
@@ -507,7 +577,7 @@ class ReplayRequest:
         return self.path + ("?" + self.query if self.query else "")
 
 
-@dataclass
+@dataclass(slots=True)
 class Reply:
     """A response to send.
 
@@ -576,7 +646,7 @@ STEP_BYTES = 1 << 16
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
 
 
-@dataclass
+@dataclass(slots=True)
 class Step:
     """What a :class:`ReplyWriter` step gives: ``pieces`` to write now, one write each; ``due``, the instants
     the timed ones among them were due (for the lateness hook); then either ``end`` (a :class:`Finish`:
@@ -686,16 +756,9 @@ def _whole_of(body: tuple[tuple[float | None, bytes], ...]) -> _Whole:
     return whole
 
 
+# The Date header value, formatted once a second (formatdate costs more than the rest of a head; a burst
+# asks 100 times a second): the second it is for, and the value.
 _date_cache: tuple[int, str] = (0, "")
-
-
-def _http_date() -> str:
-    """The Date header value, formatted once a second (formatdate costs ~10 us; a burst asks 100 times)."""
-    global _date_cache
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache = (now, formatdate(now, usegmt=True))
-    return _date_cache[1]
 
 
 # Heads already built, by everything that goes in them (the Date included): the streams of one fixture
@@ -748,8 +811,13 @@ class ReplyWriter:
         self._failing = False  # the response became the 500 of an error
 
     def head(self, length: int | None) -> bytes:
+        global _date_cache
         reply = self.reply
-        date = _http_date()
+        second, date = _date_cache
+        if int(time.time()) != second:
+            second = int(time.time())
+            date = formatdate(second, usegmt=True)
+            _date_cache = (second, date)
         key = (reply.status, reply.reason, tuple(reply.headers), length, self.close_connection, date)
         head = _heads.get(key)
         if head is None:
@@ -825,17 +893,21 @@ class ReplyWriter:
                 return step
             chunks = reply.chunks
             if type(chunks) is tuple and self.merge_head and limit > 1:
-                whole = _whole_of(chunks)
+                kept = _wholes.entries.get(id(chunks))  # as _whole_of, its hit inline
+                whole = (
+                    kept[1]
+                    if kept is not None and (kept[0] is chunks or kept[0] is None)
+                    else _whole_of(chunks)
+                )
                 if (
                     whole.framed is not None
                     and whole.given <= limit
                     and (whole.latest is None or self.arrived + whole.latest <= now)
-                ):  # every piece due, and this step may give them all: one piece
+                ):  # every piece due, and this step may give them all: one piece, the final chunk in it
                     self._items = iter(())
                     self._body, self._whole = whole.size, True
-                    step.pieces.append(self.head(None) + whole.framed)
-                    step.due.extend([self.arrived + t for t in whole.times])
-                    return self._ending(step)
+                    step.due.extend(map(add, repeat(self.arrived), whole.times))
+                    return self._ending(step, self.head(None), whole.framed)
             self._items = iter(chunks)
             step.pieces.append(self.head(None))
             if not self.merge_head:
@@ -911,13 +983,16 @@ class ReplyWriter:
             self._body, self._held = counted, held
         return self._ending(step)
 
-    def _ending(self, step: Step) -> Step:
-        """``step`` is the last: the final chunk and how the response ends, as the reply says."""
+    def _ending(self, step: Step, *last: bytes) -> Step:
+        """``step`` is the last: the final chunk and how the response ends, as the reply says. ``last``: the
+        step's last bytes in parts, joined (once) into one piece with the final chunk."""
         end = self.reply.end
         if end == End.COMPLETE:
-            step.pieces.append(_FINAL)
+            step.pieces.append(b"".join((*last, _FINAL)) if last else _FINAL)
             step.end = Finish.CLOSE if self.close_connection else Finish.DONE
         else:
+            if last:
+                step.pieces.append(b"".join(last))
             step.end = Finish.RESET if end == End.RESET else Finish.CLOSE
         return step
 

@@ -228,11 +228,6 @@ class _FullCollections:
                     gc.set_threshold(first, second, cls.saved[2])
                 cls.saved = None
 
-    @classmethod
-    def owed(cls) -> bool:
-        """A full collection would have run by now (as many young collections as the old threshold)."""
-        saved = cls.saved
-        return saved is not None and gc.isenabled() and gc.get_count()[2] > saved[2]
 
 
 class ReplayError(SSEError):
@@ -407,6 +402,7 @@ class _Loop:
         self.handed_back: collections.deque[tuple[_Conn, Finish]] = collections.deque()
         self.lock = threading.Lock()  # guards ``handed_back`` and ``closed`` against the worker threads
         self.closed = False
+        self.stopping = False  # set by LoopbackServer.stop (with its event, which worker threads wait on)
         self.buffer = bytearray(_READ_SIZE)
         self.accept_paused = 0.0  # when accepting was paused until (0: it is not)
         # Over max_connections a connection gets 503; the cap also stays under the descriptors the process
@@ -431,9 +427,8 @@ class _Loop:
 
     # -- the loop ----------------------------------------------------------------------------------
     def _run(self) -> None:
-        stopping = self.owner._stopping
         try:
-            while not stopping.is_set():
+            while not self.stopping:
                 try:
                     self._turn()
                 except Exception as exc:  # outside any one connection's handling: reported, the loop goes on
@@ -478,32 +473,40 @@ class _Loop:
                             self._watch(conn, conn.events & ~selectors.EVENT_READ)
                 except Exception as exc:
                     self._fail(conn, exc)
-            self._flush_if_due()
+            if self.unflushed and not self.flushing and time.monotonic() - self.unflushed_since >= _BATCH:
+                self._flush_all(rounds=False)  # as _flush_if_due
         self.alone = False
-        if self.accept_paused and time.monotonic() >= self.accept_paused:
+        now = time.monotonic()
+        if self.accept_paused and now >= self.accept_paused:
             self.accept_paused = 0.0
             self.selector.register(self.socket, selectors.EVENT_READ, None)
-        self._fire_timers()
-        self._run_ready()
-        self._flush_all()
+        if (self.timers and self.timers[0][0] <= now) or now >= self.gc_check:
+            self._fire_timers()
+        if self.ready:
+            self._run_ready()
+        if self.unflushed:
+            self._flush_all()
 
     def _timeout(self) -> float | None:
         """How long select may wait. epoll counts whole milliseconds (rounding up), so the last fraction of
         one before a piece is due is slept here instead: it leaves on time, not up to 1 ms late."""
         if self.ready or self.unflushed:
             return 0
-        due = [self.timers[0][0]] if self.timers else []
-        if self.accept_paused:
-            due.append(self.accept_paused)
-        if not due:
-            if _FullCollections.saved is None:
+        due = self.timers[0][0] if self.timers else None
+        if self.accept_paused and (due is None or self.accept_paused < due):
+            due = self.accept_paused
+        # A full collection is owed: as many young collections since the last as the threshold it replaced.
+        saved = _FullCollections.saved
+        owed = saved is not None and gc.get_count()[2] > saved[2] and gc.isenabled()
+        if due is None:
+            if saved is None:
                 return None
-            if not _FullCollections.owed():
+            if not owed:
                 return _GC_CHECK  # a turn now and then looks at the memory (see _GC_QUIET)
             self.quiet_wait = True
             return _GC_QUIET
-        delay = min(min(due) - time.monotonic(), _MAX_WAIT)
-        if delay > _GC_QUIET and _FullCollections.owed():
+        delay = min(due - time.monotonic(), _MAX_WAIT)
+        if delay > _GC_QUIET and owed:
             delay, self.quiet_wait = _GC_QUIET, True
         if delay >= 0.001:
             return (int(delay * 1000) - 0.5) / 1000  # rounds up to that many whole milliseconds
@@ -738,7 +741,7 @@ class _Loop:
 
     def _read(self, conn: _Conn) -> None:
         try:
-            if conn.state is _State.READING and conn.reader.idle:
+            if conn.state is _State.READING and not conn.started:  # the request's first bytes
                 got, stamp = _receive(conn.sock, self.buffer)
                 data = bytes(memoryview(self.buffer)[:got])
                 if got:
@@ -789,24 +792,32 @@ class _Loop:
         arrived, conn.arrived = conn.arrived or time.monotonic(), None
         conn.state = _State.WAITING  # from here on a failure is the answer's (500), not the request's (400)
         conn.keep_alive, conn.method = parsed.keep_alive, parsed.method
-        path, _, query = parsed.target.partition("?")
-        request = ReplayRequest(parsed.method, path, query, parsed.headers, parsed.body)
-        owner._log_request(request)
+        request = ReplayRequest.of(parsed)
+        if owner.log_requests:
+            owner._log_request(request)
         # Nothing is read while answering (a pipelined request waits in the reader or the socket); the
         # connection stays watched for input until some comes (see _turn).
         if not getattr(owner.handler, "cpu_only", False):
             self._watch(conn, 0)  # the worker thread's socket
             self._to_thread(conn, request, arrived)
             return
-        self._respond(conn, self._call_handler(conn, request), arrived)
+        try:
+            reply = owner.handler(request)
+        except Exception as exc:
+            reply = self._handler_failed(conn, exc)
+        self._respond(conn, reply, arrived)
 
     def _call_handler(self, conn: _Conn, request: ReplayRequest) -> Reply:
         try:
             return self.owner.handler(request)
         except Exception as exc:
-            self.owner._record_error(exc)
-            conn.keep_alive = False
-            return error_reply(exc)
+            return self._handler_failed(conn, exc)
+
+    def _handler_failed(self, conn: _Conn, exc: Exception) -> Reply:
+        """The handler raised ``exc``: it is reported, and the answer is a 500 that closes the connection."""
+        self.owner._record_error(exc)
+        conn.keep_alive = False
+        return error_reply(exc)
 
     def _respond(self, conn: _Conn, reply: Reply, arrived: float) -> None:
         conn.state = _State.WAITING
@@ -864,38 +875,36 @@ class _Loop:
         once, and the rest of the turn's requests get their first pieces before those streams get their
         second."""
         self.flushing = True  # the timers fired between rounds add to the next round, not flush it
+        until = 0.0
         try:
-            self._flush_rounds(rounds)
+            while self.unflushed:
+                unflushed, self.unflushed = self.unflushed, []
+                going_on = []
+                for conn in unflushed:
+                    try:
+                        if conn.state is _State.WAITING and self._flush(conn):
+                            going_on.append(conn)
+                    except Exception as exc:
+                        self._fail(conn, exc)
+                    if _lateness is not None:
+                        _note_lateness(conn.due)
+                if not going_on:
+                    break
+                now = time.monotonic()
+                if not until:
+                    until = now + _ROUNDS
+                if not rounds or now >= until:
+                    for conn in going_on:
+                        self._soon(conn)
+                    break
+                for conn in going_on:
+                    try:
+                        self._advance(conn, _PIECES)  # its next pieces, if due, join the next round
+                    except Exception as exc:
+                        self._fail(conn, exc)
+                self._fire_timers()
         finally:
             self.flushing = False
-
-    def _flush_rounds(self, rounds: bool) -> None:
-        until = 0.0
-        while self.unflushed:
-            unflushed, self.unflushed = self.unflushed, []
-            going_on = []
-            for conn in unflushed:
-                try:
-                    if conn.state is _State.WAITING and self._flush(conn):
-                        going_on.append(conn)
-                except Exception as exc:
-                    self._fail(conn, exc)
-                _note_lateness(conn.due)
-            if not going_on:
-                break
-            now = time.monotonic()
-            if not until:
-                until = now + _ROUNDS
-            if not rounds or now >= until:
-                for conn in going_on:
-                    self._soon(conn)
-                break
-            for conn in going_on:
-                try:
-                    self._advance(conn, _PIECES)  # its next pieces, if due, join the next round
-                except Exception as exc:
-                    self._fail(conn, exc)
-            self._fire_timers()
 
     def _flush(self, conn: _Conn) -> bool:
         """Write ``out``; True when all was taken and the connection goes on at once (then, if the response
@@ -945,14 +954,19 @@ class _Loop:
 
     def _end(self, conn: _Conn, how: Finish) -> None:
         """The response is over and written: serve the next request, or close as ``how`` says."""
-        if conn.writer is not None:
-            writer, conn.writer = conn.writer, None
-            self._close_body(writer)
+        writer = conn.writer
+        if writer is not None:
+            conn.writer = None
+            try:
+                writer.close()
+            except Exception as exc:
+                self.owner._record_error(exc)
         conn.after = None
-        if how is Finish.DONE and conn.keep_alive and not self.owner._stopping.is_set():
+        if how is Finish.DONE and conn.keep_alive and not self.stopping:
             self._await_request(conn)
-            self._watch(conn, selectors.EVENT_READ)
-            if not conn.reader.idle:
+            if conn.events != selectors.EVENT_READ:
+                self._watch(conn, selectors.EVENT_READ)
+            if conn.started:
                 self._soon(conn)  # a pipelined request waits in the reader (not taken here: no recursion)
         elif how is Finish.RESET:
             self._watch(conn, 0)
@@ -1193,6 +1207,12 @@ class LoopbackServer(ServerLifecycle):
         with self._lock:
             return list(self._log)
 
+    @property
+    def connections(self) -> int:
+        """Client connections open now (a test can wait for its client to have closed them all)."""
+        loop = self._loop
+        return len(loop.conns) if loop is not None else 0
+
     # -- lifecycle -------------------------------------------------------------------------------
     @property
     def port(self) -> int:
@@ -1230,6 +1250,7 @@ class LoopbackServer(ServerLifecycle):
         if loop is None:
             raise ReplayError("server is not running")
         self._stopping.set()
+        loop.stopping = True
         loop.wake()
         deadline = time.monotonic() + timeout
         loop.thread.join(timeout)
@@ -1270,8 +1291,6 @@ class LoopbackServer(ServerLifecycle):
                 self.errors_dropped += 1
 
     def _log_request(self, request: ReplayRequest) -> None:
-        if not self.log_requests:
-            return
         size, limit = len(request.body), max(0, self.log_body_limit)
         if size > limit:  # the handler got it all; the log keeps its start and says how much is missing
             marker = b"[sse-toolkit: request body cut in the log, %d of %d bytes dropped]" % (

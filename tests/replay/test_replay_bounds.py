@@ -11,6 +11,7 @@ import pathlib
 import socket
 import subprocess
 import sys
+import time
 import types
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -234,6 +235,14 @@ def _reachable_strings(root: object) -> Iterator[str]:
         stack.extend(gc.get_referents(obj))
 
 
+def _until_closed(server: ReplayServer, timeout: float = 10.0) -> None:
+    """Wait until the server has closed every connection its clients closed."""
+    deadline = time.monotonic() + timeout
+    while server.http.connections:
+        assert time.monotonic() < deadline, f"{server.http.connections} connections still open"
+        time.sleep(0.01)
+
+
 def test_redaction_is_per_request_the_journal_redacts_each_key_and_remembers_none(
     server: ReplayServer,
 ) -> None:
@@ -251,7 +260,9 @@ def test_redaction_is_per_request_the_journal_redacts_each_key_and_remembers_non
         shown = json.dumps(entry.to_dict())
         assert key not in shown and "REDACTED" in shown
         assert key == (entry.header("x-goog-api-key") or entry.params["key"])  # as received, for tests
-    # Nothing about the keys outlives the journal: no set of every key seen, no cache of redactions.
+    # Nothing about the keys outlives the journal and the connection they came on: no set of every key
+    # seen, no cache of redactions (a connection keeps its last head until it closes).
+    _until_closed(server)
     server.reset()
     assert not [s for s in _reachable_strings(server) if "MANY-DISTINCT-KEYS" in s]
 
@@ -285,6 +296,7 @@ def test_the_key_check_on_a_required_key_does_not_remember_keys_either() -> None
                 wrong = client.post(server.url + STREAM + f"&key=AIzaSyWRONG-{n:04d}-0123456789", json={})
                 assert wrong.status_code == 400
         assert all("WRONG" not in json.dumps(e.to_dict()) for e in server.requests)
+        _until_closed(server)
         server.reset()
         assert not [s for s in _reachable_strings(server) if "WRONG-" in s]
 

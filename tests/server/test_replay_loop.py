@@ -370,10 +370,23 @@ _VALUE = st.text(string.ascii_letters + string.digits + " !#$%&'*+-.^_|~:;,/=?@"
 @st.composite
 def pipelined(draw: st.DrawFn) -> tuple[bytes, list[ParsedRequest]]:
     """A byte stream of 1 to 4 pipelined requests (bodies with Content-Length, chunked with extensions and
-    trailers, or none; CRLF or bare LF line ends; blank lines between) and the requests it holds."""
+    trailers, or none; CRLF or bare LF line ends; blank lines between; a head sent again, as a client's
+    next call sends it, with another body of the same length) and the requests it holds."""
     stream = b""
     expected: list[ParsedRequest] = []
+    previous: tuple[bytes, str, bytes] | None = None  # the last request's head, framing and framed body
     for _ in range(draw(st.integers(1, 4))):
+        if previous is not None and draw(st.integers(0, 2)) == 0:
+            head_bytes, framing, framed = previous
+            last = expected[-1]
+            if framing == "content-length":
+                framed = draw(st.binary(min_size=len(last.body), max_size=len(last.body)))
+            body = framed if framing == "content-length" else last.body
+            stream += draw(st.sampled_from([b"", b"\r\n", b"\n"])) + head_bytes + framed
+            expected.append(
+                ParsedRequest(last.method, last.target, last.version, last.headers, body, last.keep_alive)
+            )
+            continue
         eol = draw(st.sampled_from(["\r\n", "\n"]))
         method = draw(st.sampled_from(["GET", "POST", "PUT", "DELETE"]))
         target = "/" + draw(st.text(string.ascii_letters + string.digits + "/-_.?=&", max_size=12)).lstrip(
@@ -392,19 +405,20 @@ def pipelined(draw: st.DrawFn) -> tuple[bytes, list[ParsedRequest]]:
         if close:
             headers.append(("Connection", "close"))
         head = f"{method} {target} HTTP/1.1{eol}" + "".join(f"{k}: {v}{eol}" for k, v in headers) + eol
-        wire = head.encode("latin-1")
+        framed = b""
         if framing == "content-length":
-            wire += body
+            framed = body
         elif framing == "chunked":
             cuts = sorted(draw(st.sets(st.integers(1, max(1, len(body) - 1)), max_size=4))) if body else []
             for start, end in zip([0, *cuts], [*cuts, len(body)], strict=True):
                 if end > start:
                     ext = draw(st.sampled_from(["", ";ext", ";a=b"]))
-                    wire += b"%x%s\r\n%s\r\n" % (end - start, ext.encode(), body[start:end])
-            wire += b"0\r\n" + draw(st.sampled_from([b"", b"X-Trailer: t\r\n"])) + b"\r\n"
+                    framed += b"%x%s\r\n%s\r\n" % (end - start, ext.encode(), body[start:end])
+            framed += b"0\r\n" + draw(st.sampled_from([b"", b"X-Trailer: t\r\n"])) + b"\r\n"
+        previous = (head.encode("latin-1"), framing, framed)
         stream += (
-            draw(st.sampled_from([b"", b"\r\n", b"\n"])) if expected else b""
-        ) + wire  # blank lines between
+            (draw(st.sampled_from([b"", b"\r\n", b"\n"])) if expected else b"") + previous[0] + framed
+        )  # blank lines between
         expected.append(ParsedRequest(method, target, "HTTP/1.1", headers, body, not close))
     return stream, expected
 

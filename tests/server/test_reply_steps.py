@@ -188,14 +188,16 @@ def test_a_body_given_as_a_tuple_goes_out_as_the_same_body_given_as_a_list(
         assert _steps(Reply(200, [("Content-Type", "text/plain")], frozen, end=end), now, limit) == listed
 
 
-def test_a_tuple_body_all_due_goes_in_one_piece_and_the_final_chunk_when_the_step_may_give_every_piece() -> (
+def test_a_tuple_body_all_due_goes_in_one_piece_with_the_final_chunk_when_the_step_may_give_every_piece() -> (
     None
 ):
     body = tuple((0.0, b"data: %d\r\n\r\n" % i) for i in range(12))
     writer = ReplyWriter(Reply(200, [], body), 100.0, "GET", False, merge_head=True)
     step = writer.step(100.0, 64)
-    assert step.pieces[1:] == [b"0\r\n\r\n"] and step.end is Finish.DONE and step.due == [100.0] * 12
-    assert step.pieces[0].endswith(b"\r\n\r\n" + b"".join(chunk(data) for _, data in body))  # head and body
+    assert len(step.pieces) == 1 and step.end is Finish.DONE and step.due == [100.0] * 12
+    framed = b"".join(chunk(data) for _, data in body)
+    assert step.pieces[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert step.pieces[0].endswith(b"\r\n\r\n" + framed + b"0\r\n\r\n")  # head, body, final chunk
     later = ReplyWriter(Reply(200, [], body), 100.0, "GET", False, merge_head=True)
     assert len(later.step(100.0, 1).pieces) == 1 and later.step(100.0, 1).end is None  # one piece a step
 
