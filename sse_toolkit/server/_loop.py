@@ -229,7 +229,6 @@ class _FullCollections:
                 cls.saved = None
 
 
-
 class ReplayError(SSEError):
     """The replay (or record) server failed: bad source, bad options, or an error in a server thread."""
 
