@@ -202,7 +202,7 @@ def _error_answer(api: Api | None, status: int, body: bytes, extra: Sequence[tup
 
 def _key_of(request: ReplayRequest) -> str | None:
     """The key a request carries: ``?key=``, ``x-goog-api-key``, or a bearer token (None: none)."""
-    key = request.params.get("key") or request.header("x-goog-api-key")
+    key = request.param("key") or request.header("x-goog-api-key")
     if key:
         return key
     scheme, _, credentials = (request.header("authorization") or "").strip().partition(" ")
@@ -360,9 +360,10 @@ class GeminiReplayApp:
                 return parse_faults(spec)
             except SSEUsageError as exc:
                 raise SSEUsageError(f"{FAULTS_HEADER}: {exc}") from None
-        with self._lock:
-            if self._queued:
-                return self._queued.pop(0)
+        if self._queued:  # looked at again under the lock: another thread may take the last one
+            with self._lock:
+                if self._queued:
+                    return self._queued.pop(0)
         step = self.scenario.next()
         if step is not None:
             journal.step, journal.step_text = step.index, step.describe()
@@ -406,8 +407,8 @@ class GeminiReplayApp:
         if isinstance(picked, Answer):
             return picked
         served, faults = picked
-        params = call.request.params
-        alt = params.get("alt") or params.get("$alt") or ""
+        request = call.request
+        alt = request.param("alt") or request.param("$alt") or ""
         answer = self._stream(served, BodyFormat.SSE if alt == "sse" else BodyFormat.JSON_ARRAY, faults)
         call.entry.mid_stream_error = faults.error_after is not None or served.recorded_error
         return answer

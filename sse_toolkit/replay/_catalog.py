@@ -27,7 +27,6 @@ import re
 import threading
 from collections.abc import Sequence
 from enum import Enum
-from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, Union, runtime_checkable
 
@@ -127,6 +126,7 @@ _KNOWN_KEYS = ("candidates", "usageMetadata", "promptFeedback", "modelVersion", 
 _CHAT_OBJECTS = ("chat.completion.chunk", "chat.completion")
 _STREAMS = (BodyFormat.SSE, BodyFormat.JSON_ARRAY)
 _NOT_JSON = object()  # a recorded request body that is not JSON: compared byte for byte
+_UNSET = object()  # a value not worked out yet
 
 
 def gemini_target(path: str) -> tuple[str, str | None] | None:
@@ -160,6 +160,8 @@ class Asked:
     first use) that body as JSON and its conversation keys. ``gemini``: the same request in Gemini's shape,
     when the caller has it already (a chat request)."""
 
+    __slots__ = ("_doc", "_gemini", "_keys", "api", "body", "kind", "model")
+
     def __init__(
         self, api: Api, model: str, kind: RequestKind, body: bytes = b"", gemini: dict[str, Any] | None = None
     ) -> None:
@@ -168,16 +170,22 @@ class Asked:
         self.kind = kind
         self.body = body
         self._gemini = gemini
+        self._doc: Any = _UNSET  # worked out on first use: most requests are matched without them
+        self._keys: tuple[bytes | None, bytes | None] | None = None
 
-    @cached_property
+    @property
     def doc(self) -> Any:
         """The body as JSON (``_NOT_JSON`` when it is not)."""
-        return _json_or_not(self.body) if self.body else _NOT_JSON
+        if self._doc is _UNSET:
+            self._doc = _json_or_not(self.body) if self.body else _NOT_JSON
+        return self._doc
 
-    @cached_property
+    @property
     def keys(self) -> tuple[bytes | None, bytes | None]:
         """The conversation keys (with the system instruction, turns only); None when there is none."""
-        return _keys(self._gemini if self._gemini is not None else self.doc)
+        if self._keys is None:
+            self._keys = _keys(self._gemini if self._gemini is not None else self.doc)
+        return self._keys
 
 
 class GeminiForm(NamedTuple):

@@ -147,6 +147,8 @@ class Scenario:
 
     def next(self) -> Step | None:
         """The step for the next request, or None when no scenario is set."""
+        if not self._steps:  # no scenario (most servers): no lock taken (one is set between requests)
+            return None
         with self._lock:
             if not self._steps:
                 return None

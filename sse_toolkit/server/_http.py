@@ -128,6 +128,7 @@ class ParsedRequest:
     # their names and values.
     by_name: dict[str, str] | None = field(default=None, repr=False, compare=False)
     fields_size: int | None = field(default=None, repr=False, compare=False)
+    params: dict[str, str] | None = field(default=None, repr=False, compare=False)  # read only
 
 
 _FRAMING_FIELDS = frozenset({"content-length", "transfer-encoding", "connection", "expect"})
@@ -228,6 +229,7 @@ class _ReadHead(NamedTuple):
     expect_continue: bool
     by_name: dict[str, str]  # the headers by lower-case name, the last value winning (read only)
     fields_size: int  # the bytes of the headers' names and values
+    params: dict[str, str]  # the query parameters, the last value winning (read only)
 
 
 def _head_of(head: bytes, line_end: int, end: int, max_body: int) -> _ReadHead:
@@ -243,8 +245,10 @@ def _head_of(head: bytes, line_end: int, end: int, max_body: int) -> _ReadHead:
         length, chunked, keep_alive, expect = _framing(headers, version, max_body)
     by_name = {name.lower(): value for name, value in headers}  # the last value wins
     size = sum(len(name) + len(value) for name, value in headers)
-    fields = tuple(headers)
-    return _ReadHead(method, target, shown, fields, keep_alive, length, chunked, expect, by_name, size)
+    fields, params = tuple(headers), _query_params(target.partition("?")[2])
+    return _ReadHead(
+        method, target, shown, fields, keep_alive, length, chunked, expect, by_name, size, params
+    )
 
 
 class RequestReader:
@@ -326,6 +330,7 @@ class RequestReader:
             read.keep_alive,
             read.by_name,
             read.fields_size,
+            read.params,
         )
 
     # -- head ------------------------------------------------------------------------------------
@@ -514,6 +519,15 @@ def _fields(block: bytes, trailer: bool = False) -> list[tuple[str, str]]:
 # -- replies ---------------------------------------------------------------------------------------------
 
 
+def _query_params(query: str) -> dict[str, str]:
+    """A query string's parameters, decoded (the last value wins; blank values kept)."""
+    if "%" in query or "+" in query:
+        return dict(parse_qsl(query, keep_blank_values=True))
+    # Nothing to decode (``alt=sse``): what parse_qsl gives, without its cost.
+    pairs = (item.partition("=") for item in query.split("&") if item)
+    return {name: value for name, _, value in pairs}
+
+
 class AbruptClose(Exception):
     """Raised from ``Reply.chunks`` to end the response without the final chunk.
 
@@ -545,6 +559,7 @@ class ReplayRequest:
         path, _, query = parsed.target.partition("?")
         request = cls(parsed.method, path, query, parsed.headers, parsed.body)
         request._by_name, request._fields_size = parsed.by_name, parsed.fields_size
+        request._params = parsed.params
         return request
 
     def header(self, name: str, default: str | None = None) -> str | None:
@@ -565,12 +580,14 @@ class ReplayRequest:
     def params(self) -> dict[str, str]:
         """The query parameters (the last value wins; blank values kept)."""
         if self._params is None:
-            if "%" in self.query or "+" in self.query:
-                self._params = dict(parse_qsl(self.query, keep_blank_values=True))
-            else:  # nothing to decode (``alt=sse``): what parse_qsl gives, without its cost
-                pairs = (item.partition("=") for item in self.query.split("&") if item)
-                self._params = {name: value for name, _, value in pairs}
+            self._params = _query_params(self.query)
         return dict(self._params)
+
+    def param(self, name: str, default: str | None = None) -> str | None:
+        """The last value of query parameter ``name``, or ``default``."""
+        if self._params is None:
+            self._params = _query_params(self.query)
+        return self._params.get(name, default)
 
     @property
     def target(self) -> str:
