@@ -134,7 +134,7 @@ class Severity(_Words):
     WARNING = "warning"
 
 
-@dataclass(slots=True)
+@dataclass
 class JournalEntry:
     """One request and what it got. ``index`` is its position in ``server.requests``.
 

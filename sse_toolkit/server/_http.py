@@ -74,6 +74,7 @@ __all__ = [
     "refusal_reply",
 ]
 
+_LAST_HEAD = 8192  # a head kept to be recognised when sent again (RequestReader._last) is at most this
 _MAX_LINE = 65536  # as http.server: a request line or header line longer than this is refused
 _MAX_FIELDS = 100  # as http.client.parse_headers
 _MAX_SIZE_LINE = 1024  # a chunk-size line (size and extensions)
@@ -268,8 +269,9 @@ class RequestReader:
         # The last head read and what it said: a client sends the same head again and again on a connection
         # (an SDK's headers do not change between calls, nor a test's prompt, so neither does its
         # Content-Length), and reading one costs more than the rest of the request's way to the handler.
-        # Only this connection's own last head is kept, until it closes: nothing outlives the connection.
-        self._last: tuple[bytes, _ReadHead] | None = None
+        # Only this connection's own last head is kept (with the limits it was read under), until it closes:
+        # nothing outlives the connection; and only a head of up to _LAST_HEAD bytes (an SDK's is well under).
+        self._last: tuple[bytes, _ReadHead, tuple[int, int]] | None = None
         self._chunks: list[bytes] | None = None  # a chunked body read so far
         self._chunked_total = 0
         self.wants_continue = False
@@ -338,9 +340,9 @@ class RequestReader:
         """The head, once all of it came (taken off the buffer), or None. Raises :class:`Refusal`."""
         buffer = self._buffer
         last = self._last
-        if last is not None and buffer.startswith(last[0]):
+        if last is not None and buffer.startswith(last[0]) and last[2] == (self.max_head, self.max_body):
             # The head this connection's previous request had, again (a client's next call): its first
-            # blank line is where it was then, so it reads the same, and was within the limits.
+            # blank line is where it was then, so it reads the same, under the same limits.
             del buffer[: len(last[0])]
             self._searched = 0
             return last[1]
@@ -374,7 +376,8 @@ class RequestReader:
         if size > self.max_head:
             raise Refusal(431, "Request Header Fields Too Large", f"request head over {self.max_head} bytes")
         read = _head_of(head, line_end, end, self.max_body)
-        self._last = (head, read)
+        if size <= _LAST_HEAD:
+            self._last = (head, read, (self.max_head, self.max_body))
         return read
 
     # -- body ------------------------------------------------------------------------------------
@@ -539,7 +542,7 @@ class AbruptClose(Exception):
         self.reset = reset
 
 
-@dataclass(slots=True)
+@dataclass
 class ReplayRequest:
     """A request as the server received it. ``query`` is the raw query string (without ``?``)."""
 
@@ -548,22 +551,33 @@ class ReplayRequest:
     query: str = ""
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
-    # Worked out on first use (a replay handler asks for several headers and parameters of each request).
+    # Worked out on first use (a replay handler asks for several headers and parameters of each request), or
+    # once per head by the reader (see ``of``); each for the headers list or query string it was worked
+    # out from: a handler that puts others in their place gets them read again.
     _by_name: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
-    _params: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
     _fields_size: int | None = field(default=None, init=False, repr=False, compare=False)
+    _headers_of: list[tuple[str, str]] | None = field(default=None, init=False, repr=False, compare=False)
+    _params: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
+    _params_of: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def of(cls, parsed: ParsedRequest) -> ReplayRequest:
         """The request a :class:`RequestReader` read (what its head worked out once comes along)."""
         path, _, query = parsed.target.partition("?")
         request = cls(parsed.method, path, query, parsed.headers, parsed.body)
-        request._by_name, request._fields_size = parsed.by_name, parsed.fields_size
-        request._params = parsed.params
+        request._headers_of, request._by_name = parsed.headers, parsed.by_name
+        request._fields_size = parsed.fields_size
+        request._params_of, request._params = query, parsed.params
         return request
+
+    def _from_headers(self) -> None:
+        """Other headers were put in place: what was worked out from the old ones goes."""
+        self._headers_of, self._by_name, self._fields_size = self.headers, None, None
 
     def header(self, name: str, default: str | None = None) -> str | None:
         """The last value of request header ``name`` (case-insensitive), or ``default``."""
+        if self._headers_of is not self.headers:
+            self._from_headers()
         by_name = self._by_name
         if by_name is None:  # the last value wins
             by_name = self._by_name = {key.lower(): value for key, value in self.headers}
@@ -572,29 +586,35 @@ class ReplayRequest:
     @property
     def fields_size(self) -> int:
         """The bytes of the headers' names and values."""
+        if self._headers_of is not self.headers:
+            self._from_headers()
         if self._fields_size is None:
             self._fields_size = sum(len(name) + len(value) for name, value in self.headers)
         return self._fields_size
 
+    def _query_params(self) -> dict[str, str]:
+        if self._params is None or self._params_of is not self.query:
+            self._params_of, self._params = self.query, _query_params(self.query)
+        return self._params
+
     @property
     def params(self) -> dict[str, str]:
         """The query parameters (the last value wins; blank values kept)."""
-        if self._params is None:
-            self._params = _query_params(self.query)
-        return dict(self._params)
+        return dict(self._query_params())
 
     def param(self, name: str, default: str | None = None) -> str | None:
         """The last value of query parameter ``name``, or ``default``."""
-        if self._params is None:
-            self._params = _query_params(self.query)
-        return self._params.get(name, default)
+        params = self._params
+        if params is None or self._params_of is not self.query:
+            params = self._query_params()
+        return params.get(name, default)
 
     @property
     def target(self) -> str:
         return self.path + ("?" + self.query if self.query else "")
 
 
-@dataclass(slots=True)
+@dataclass
 class Reply:
     """A response to send.
 

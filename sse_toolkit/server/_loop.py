@@ -83,6 +83,7 @@ import heapq
 import ipaddress
 import itertools
 import os
+import select
 import selectors
 import socket
 import struct
@@ -90,6 +91,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -313,6 +315,72 @@ _YIELDED = _canned(
 _LATE = _canned(408, "Request Timeout", "the request body did not arrive in time")
 
 
+# What a socket is watched for, in the bits its readiness comes back in (epoll's values; the selectors
+# fallback translates). Any other bit (a hang-up, an error) counts as ready for both, as selectors has it.
+_EPOLL = hasattr(select, "epoll")  # read when a loop starts (a test runs the fallback by setting it False)
+_IN = 0x001  # select.EPOLLIN
+_OUT = 0x004  # select.EPOLLOUT
+_LISTENER = "listener"  # the loop's object for the listening socket (None: a descriptor no longer watched)
+
+
+class _Poller:
+    """The sockets the loop waits on, by descriptor, each with what it is watched for (``_IN``, ``_OUT``)
+    and the loop's object for it. ``poll(timeout)`` gives ``(descriptor, events)`` pairs: on Linux it is
+    epoll's own, so a turn of the loop builds no key object per ready socket and makes no Python call to
+    wait (``selectors`` made two); elsewhere the selectors module's default selector, in the same shape."""
+
+    def __init__(self) -> None:
+        self.objects: dict[int, object] = {}
+        self.poll: Callable[[float | None], list[tuple[int, int]]]
+        self._epoll = select.epoll() if _EPOLL else None
+        if self._epoll is not None:
+            self.poll = self._epoll.poll
+        else:
+            self._selector = selectors.DefaultSelector()
+            self.poll = self._select
+
+    def _select(self, timeout: float | None) -> list[tuple[int, int]]:
+        return [
+            (
+                key.fd,
+                (_IN if events & selectors.EVENT_READ else 0)
+                | (_OUT if events & selectors.EVENT_WRITE else 0),
+            )
+            for key, events in self._selector.select(timeout)
+        ]
+
+    @staticmethod
+    def _selector_events(events: int) -> int:
+        return (selectors.EVENT_READ if events & _IN else 0) | (selectors.EVENT_WRITE if events & _OUT else 0)
+
+    def register(self, fd: int, events: int, obj: object) -> None:
+        if self._epoll is not None:
+            self._epoll.register(fd, events)
+        else:
+            self._selector.register(fd, self._selector_events(events))
+        self.objects[fd] = obj
+
+    def modify(self, fd: int, events: int) -> None:
+        if self._epoll is not None:
+            self._epoll.modify(fd, events)
+        else:
+            self._selector.modify(fd, self._selector_events(events))
+
+    def unregister(self, fd: int) -> None:
+        del self.objects[fd]
+        if self._epoll is not None:
+            self._epoll.unregister(fd)
+        else:
+            self._selector.unregister(fd)
+
+    def close(self) -> None:
+        self.objects.clear()
+        if self._epoll is not None:
+            self._epoll.close()
+        else:
+            self._selector.close()
+
+
 class _Conn:
     """One client connection as the loop sees it."""
 
@@ -343,7 +411,7 @@ class _Conn:
         self.fd = sock.fileno()
         self.reader = reader
         self.state = _State.READING
-        self.events = 0  # what the selector watches for
+        self.events = 0  # what the poller watches for (_IN, _OUT)
         self.deadline = 0.0  # see the states
         self.timer = 0.0  # the instant of its live entry in the loop's heap (0: none; -1: in ``ready``)
         self.arrived: float | None = None  # when the current request's first byte came (the pace's zero)
@@ -380,12 +448,12 @@ class _Loop:
                 self.socket.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
         if _NODELAY_INHERITED:
             self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.selector = selectors.DefaultSelector()
-        self.selector.register(self.socket, selectors.EVENT_READ, None)
+        self.poller = _Poller()
+        self.poller.register(self.socket.fileno(), _IN, _LISTENER)
         self._wake_in, self._wake_out = socket.socketpair()
         self._wake_in.setblocking(False)
         self._wake_out.setblocking(False)
-        self.selector.register(self._wake_in, selectors.EVENT_READ, "wake")
+        self.poller.register(self._wake_in.fileno(), _IN, "wake")
         self.conns: dict[int, _Conn] = {}  # every open connection, the loop's and the threads'
         # Connections by when they began to wait for (the rest of) a request, oldest first: at the cap the
         # first that still waits yields its place. Entries of connections that moved on are skipped then.
@@ -438,7 +506,8 @@ class _Loop:
             self._close_all()
 
     def _turn(self) -> None:
-        events = self.selector.select(self._timeout())
+        events = self.poller.poll(self._timeout())
+        objects = self.poller.objects
         if self.quiet_wait:
             self.quiet_wait = False
             if not events and not self._busy():
@@ -448,28 +517,30 @@ class _Loop:
         # that every stream's first piece goes before any stream's second.
         self.alone = (
             len(events) == 1
-            and isinstance(events[0][0].data, _Conn)
+            and isinstance(objects.get(events[0][0]), _Conn)
             and not self.ready
             and not self.unflushed
         )
-        for key, mask in events:
-            conn = key.data
-            if conn is None:
+        for fd, mask in events:
+            conn = objects.get(fd)  # None: closed (and not reused) by an event before it in this turn
+            if conn is _LISTENER:
                 self._accept()
             elif conn == "wake":
                 self._take_handed_back()
-            else:
+            elif conn is not None:
+                assert isinstance(conn, _Conn)
                 try:
-                    if mask & selectors.EVENT_WRITE and conn.state is _State.SENDING:
+                    # Ready for what it is watched for; a hang-up or an error counts as both.
+                    if mask & ~_IN and conn.events & _OUT and conn.state is _State.SENDING:
                         self._flush(conn)
-                    if mask & selectors.EVENT_READ:
+                    if mask & ~_OUT and conn.events & _IN:
                         if conn.state is _State.READING or conn.state is _State.DRAIN:
                             self._read(conn)
-                        elif conn.events & selectors.EVENT_READ:
+                        else:
                             # Input while answering (a pipelined request, the client's FIN) waits in the
                             # socket until the answer ends: only now is the connection no longer watched
                             # for it (an answer the client sends nothing during costs no epoll change).
-                            self._watch(conn, conn.events & ~selectors.EVENT_READ)
+                            self._watch(conn, conn.events & ~_IN)
                 except Exception as exc:
                     self._fail(conn, exc)
             if self.unflushed and not self.flushing and time.monotonic() - self.unflushed_since >= _BATCH:
@@ -478,7 +549,7 @@ class _Loop:
         now = time.monotonic()
         if self.accept_paused and now >= self.accept_paused:
             self.accept_paused = 0.0
-            self.selector.register(self.socket, selectors.EVENT_READ, None)
+            self.poller.register(self.socket.fileno(), _IN, _LISTENER)
         if (self.timers and self.timers[0][0] <= now) or now >= self.gc_check:
             self._fire_timers()
         if self.ready:
@@ -597,11 +668,11 @@ class _Loop:
         if events == conn.events:
             return
         if not conn.events:
-            self.selector.register(conn.sock, events, conn)
+            self.poller.register(conn.fd, events, conn)
         elif not events:
-            self.selector.unregister(conn.sock)
+            self.poller.unregister(conn.fd)
         else:
-            self.selector.modify(conn.sock, events, conn)
+            self.poller.modify(conn.fd, events)
         conn.events = events
 
     # -- one connection's failure ------------------------------------------------------------------
@@ -645,7 +716,8 @@ class _Loop:
             except OSError as exc:  # out of descriptors: connections wait in the backlog meanwhile
                 if not self.accept_paused:
                     owner._record_error(ReplayError(f"cannot accept a connection: {exc}"))
-                self.selector.unregister(self.socket)  # a listening socket stays readable: no busy loop
+                # A listening socket stays readable: unwatched meanwhile (no busy loop).
+                self.poller.unregister(self.socket.fileno())
                 self.accept_paused = time.monotonic() + _ACCEPT_PAUSE
                 return
             try:
@@ -740,7 +812,7 @@ class _Loop:
 
     def _read(self, conn: _Conn) -> None:
         try:
-            if conn.state is _State.READING and not conn.started:  # the request's first bytes
+            if conn.state is _State.READING and (not conn.started or conn.reader.idle):  # its first bytes
                 got, stamp = _receive(conn.sock, self.buffer)
                 data = bytes(memoryview(self.buffer)[:got])
                 if got:
@@ -748,7 +820,7 @@ class _Loop:
             else:
                 data = conn.sock.recv(_READ_SIZE)
         except (BlockingIOError, InterruptedError):
-            self._watch(conn, selectors.EVENT_READ)
+            self._watch(conn, _IN)
             return
         except OSError:
             self._close(conn)
@@ -768,7 +840,7 @@ class _Loop:
         self._take_request(conn)
         if conn.state is _State.READING:
             self._set_deadline(conn)
-            self._watch(conn, selectors.EVENT_READ)
+            self._watch(conn, _IN)
 
     def _take_request(self, conn: _Conn) -> None:
         try:
@@ -935,7 +1007,7 @@ class _Loop:
                         self._schedule(conn, conn.deadline)
                     elif wrote:
                         conn.deadline = time.monotonic() + _IDLE_TIMEOUT  # progress: the stall clock restarts
-                    self._watch(conn, selectors.EVENT_WRITE)
+                    self._watch(conn, _OUT)
                     return False
         except OSError:  # the client left
             self._close(conn)
@@ -963,8 +1035,8 @@ class _Loop:
         conn.after = None
         if how is Finish.DONE and conn.keep_alive and not self.stopping:
             self._await_request(conn)
-            if conn.events != selectors.EVENT_READ:
-                self._watch(conn, selectors.EVENT_READ)
+            if conn.events != _IN:
+                self._watch(conn, _IN)
             if conn.started:
                 self._soon(conn)  # a pipelined request waits in the reader (not taken here: no recursion)
         elif how is Finish.RESET:
@@ -994,7 +1066,7 @@ class _Loop:
         conn.state = _State.DRAIN
         conn.deadline = time.monotonic() + _DRAIN_TIME
         self._schedule(conn, conn.deadline)
-        self._watch(conn, selectors.EVENT_READ)
+        self._watch(conn, _IN)
 
     def _close(self, conn: _Conn) -> None:
         if conn.state is _State.CLOSED:
@@ -1037,7 +1109,7 @@ class _Loop:
                 with contextlib.suppress(OSError):
                     conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self._close(conn)
-        self.selector.close()
+        self.poller.close()
         self.socket.close()
         self._wake_in.close()
         self._wake_out.close()

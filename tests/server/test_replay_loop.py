@@ -25,7 +25,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sse_toolkit.server._http import ParsedRequest, RequestReader
+from sse_toolkit.server._http import ParsedRequest, Refusal, RequestReader
 from sse_toolkit.server._loop import LoopbackServer, ReplayError, ReplayRequest, Reply
 
 Handler = Callable[[ReplayRequest], Reply]
@@ -630,3 +630,63 @@ def test_a_burst_of_new_connections_gets_every_first_piece_before_any_second() -
     first_seconds = [i for i, (_, index) in enumerate(reads) if index == 1]
     last_first = max(i for i, (_, index) in enumerate(reads) if index == 0)
     assert last_first < min(first_seconds), reads[:30]
+
+
+# -- a connection's last head, read again --------------------------------------------------------------
+
+
+def test_a_request_after_a_stray_empty_line_is_paced_from_its_own_first_byte() -> None:
+    def paced(request: ReplayRequest) -> Reply:
+        return Reply(200, [], [(0.3, b"data: late\n\n")])
+
+    with LoopbackServer(_on("loop", paced)) as server, _connect(server) as sock:
+        sock.sendall(b"\r\n")  # an empty line long before the request: not where its pace starts
+        time.sleep(0.5)
+        sent = time.monotonic()
+        sock.sendall(_get("/"))
+        got = b""
+        while b"data: late" not in got:
+            data = sock.recv(65536)
+            assert data
+            got += data
+        assert time.monotonic() - sent >= 0.29
+        server.check()
+
+
+def test_a_handler_that_replaces_the_headers_or_the_query_reads_the_new_ones() -> None:
+    seen: list[tuple[str | None, str | None, dict[str, str], int]] = []
+
+    def replacing(request: ReplayRequest) -> Reply:
+        request.headers = [("X-Key", "replaced"), ("X-More", "yes")]
+        request.query = "key=changed"
+        seen.append((request.header("x-key"), request.param("key"), request.params, request.fields_size))
+        return Reply(200, [], [(None, b"ok")], stream=False)
+
+    with LoopbackServer(_on("loop", replacing)) as server, httpx.Client(base_url=server.url) as client:
+        for _ in range(2):  # the second request's head is the first's again: read without parsing
+            assert client.get("/p?key=orig", headers={"X-Key": "sent"}).text == "ok"
+        server.check()
+    assert seen == [("replaced", "changed", {"key": "changed"}, len("X-Keyreplaced") + len("X-Moreyes"))] * 2
+
+
+def test_a_head_sent_again_is_read_under_the_limits_in_force_now() -> None:
+    reader = RequestReader(max_head=64 * 1024, max_body=1000)
+    request = _post("/p", b"x" * 500)
+    reader.feed(request)
+    first = reader.next_request()
+    assert first is not None and first.body == b"x" * 500
+    reader.max_body = 100  # lowered between the two: the same head is now over the limit
+    reader.feed(request)
+    with pytest.raises(Refusal) as refused:
+        reader.next_request()
+    assert refused.value.status == 413
+
+
+def test_a_long_head_sent_again_reads_the_same() -> None:
+    reader = RequestReader(max_head=64 * 1024, max_body=1000)
+    request = _get("/p", "X-Long: " + "y" * 20_000)  # over the size of the head a connection keeps
+    for _ in range(3):
+        reader.feed(request)
+        parsed = reader.next_request()
+        assert parsed is not None and parsed.headers[-1] == ("X-Long", "y" * 20_000)
+    assert reader.idle
