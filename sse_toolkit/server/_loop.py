@@ -840,7 +840,8 @@ class _Loop:
         self._take_request(conn)
         if conn.state is _State.READING:
             self._set_deadline(conn)
-            self._watch(conn, _IN)
+            if conn.events != _IN:
+                self._watch(conn, _IN)
 
     def _take_request(self, conn: _Conn) -> None:
         try:
