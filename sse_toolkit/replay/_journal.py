@@ -10,7 +10,9 @@ A server may run for days (``sse-replay --serve``), so nothing here grows with w
     fixture layer names (``SECRET_QUERY_PARAMS`` such as ``key``, in any case; ``SECRET_HEADERS``:
     ``x-goog-api-key``, the credentials of ``Authorization``, cookie values), and wherever else in its query
     and headers they show up, as sent or percent-encoded. Nothing is remembered from one request to the
-    next, so the cost per request is the same after a million distinct keys as after one. It is done when
+    next, so the cost per request is the same after a million distinct keys as after one (the server
+    layer keeps an open connection's last request head, its key among the headers, to read the same head
+    again without parsing it; it goes when the connection closes). It is done when
     the journal is read (``entries()``), once per entry, not while the request waits for its answer; an
     entry that leaves the journal unread is never redacted (it held the request as received all along,
     for ``header()`` and ``params``). (The recorder's

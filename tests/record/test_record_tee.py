@@ -139,7 +139,7 @@ def test_an_interrupted_tee_keeps_what_came_as_a_break(tmp_path, sig: int) -> No
     process = _tee(out)
     _feed_live(process, [(0, EVENTS[0]), (0.02, EVENTS[1])])
     process.send_signal(sig)
-    process.wait(timeout=10)  # stdin still open: closing it first could end the stream before the signal
+    process.wait(timeout=30)  # stdin still open: closing it first could end the stream before the signal
     _, err = process.communicate(timeout=10)
     assert process.returncode == 0, err
     exchange = load_fixture(out).exchanges[0]
