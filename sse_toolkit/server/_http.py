@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
 from itertools import repeat
-from operator import add
+from operator import add, is_
 from typing import Generic, NamedTuple, Protocol, TypeVar
 from urllib.parse import parse_qsl
 
@@ -130,6 +130,7 @@ class ParsedRequest:
     by_name: dict[str, str] | None = field(default=None, repr=False, compare=False)
     fields_size: int | None = field(default=None, repr=False, compare=False)
     params: dict[str, str] | None = field(default=None, repr=False, compare=False)  # read only
+    head_fields: tuple[tuple[str, str], ...] | None = field(default=None, repr=False, compare=False)
 
 
 _FRAMING_FIELDS = frozenset({"content-length", "transfer-encoding", "connection", "expect"})
@@ -333,6 +334,7 @@ class RequestReader:
             read.by_name,
             read.fields_size,
             read.params,
+            read.headers,
         )
 
     # -- head ------------------------------------------------------------------------------------
@@ -557,6 +559,9 @@ class ReplayRequest:
     _by_name: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
     _fields_size: int | None = field(default=None, init=False, repr=False, compare=False)
     _headers_of: list[tuple[str, str]] | None = field(default=None, init=False, repr=False, compare=False)
+    _head_fields: tuple[tuple[str, str], ...] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
     _params: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
     _params_of: str | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -566,18 +571,27 @@ class ReplayRequest:
         path, _, query = parsed.target.partition("?")
         request = cls(parsed.method, path, query, parsed.headers, parsed.body)
         request._headers_of, request._by_name = parsed.headers, parsed.by_name
+        request._head_fields = parsed.head_fields
         request._fields_size = parsed.fields_size
         request._params_of, request._params = query, parsed.params
         return request
 
-    def _from_headers(self) -> None:
-        """Other headers were put in place: what was worked out from the old ones goes."""
-        self._headers_of, self._by_name, self._fields_size = self.headers, None, None
+    def _check_headers(self) -> None:
+        """What was worked out from the headers holds for the list it came from, as it was: a handler may
+        have put another in place, or changed this one before asking (checked on the first ask only:
+        after it, as for any request, a value stays what it was when first asked for)."""
+        headers, fields = self.headers, self._head_fields
+        self._head_fields = None
+        if self._headers_of is headers and (
+            fields is None or (len(headers) == len(fields) and all(map(is_, headers, fields)))
+        ):
+            return
+        self._headers_of, self._by_name, self._fields_size = headers, None, None
 
     def header(self, name: str, default: str | None = None) -> str | None:
         """The last value of request header ``name`` (case-insensitive), or ``default``."""
-        if self._headers_of is not self.headers:
-            self._from_headers()
+        if self._head_fields is not None or self._headers_of is not self.headers:
+            self._check_headers()
         by_name = self._by_name
         if by_name is None:  # the last value wins
             by_name = self._by_name = {key.lower(): value for key, value in self.headers}
@@ -586,8 +600,8 @@ class ReplayRequest:
     @property
     def fields_size(self) -> int:
         """The bytes of the headers' names and values."""
-        if self._headers_of is not self.headers:
-            self._from_headers()
+        if self._head_fields is not None or self._headers_of is not self.headers:
+            self._check_headers()
         if self._fields_size is None:
             self._fields_size = sum(len(name) + len(value) for name, value in self.headers)
         return self._fields_size

@@ -1,11 +1,11 @@
 """Server layer: the loopback HTTP/1.1 server (lifecycle, one event loop, paced chunked streams, abrupt ends).
 
-Strategy: ONE thread runs a ``selectors`` loop that accepts connections, reads and parses requests (the
-sans-IO :mod:`._http`), calls the handler and writes every response at its time, all without blocking: a
-timer heap holds the instant each waiting stream's next piece is due. Under a burst of 100 requests in the
-same instant nothing waits for the GIL or a thread switch: each request costs only its own parse, routing
-and write, one after another (a thread per connection spent far more switching between 100 threads; see
-bench/bench_server.py for the figures).
+Strategy: ONE thread runs an epoll loop (``selectors`` where there is no epoll) that accepts connections,
+reads and parses requests (the sans-IO :mod:`._http`), calls the handler and writes every response at its
+time, all without blocking: a timer heap holds the instant each waiting stream's next piece is due. Under
+a burst of 100 requests in the same instant nothing waits for the GIL or a thread switch: each request
+costs only its own parse, routing and write, one after another (a thread per connection spent far more
+switching between 100 threads; see bench/bench_server.py for the figures).
   * each body piece of a :class:`Reply` is sent as ONE HTTP/1.1 chunk (TCP_NODELAY is set, so it leaves at
     once), at its own time offset after the request's first byte arrived (the kernel's receive stamp,
     SO_TIMESTAMPNS, where there is one); pieces due at the same instant leave together in one writev, and
@@ -327,7 +327,8 @@ class _Poller:
     """The sockets the loop waits on, by descriptor, each with what it is watched for (``_IN``, ``_OUT``)
     and the loop's object for it. ``poll(timeout)`` gives ``(descriptor, events)`` pairs: on Linux it is
     epoll's own, so a turn of the loop builds no key object per ready socket and makes no Python call to
-    wait (``selectors`` made two); elsewhere the selectors module's default selector, in the same shape."""
+    wait (``selectors`` made two); elsewhere the selectors module's default selector, in the same shape.
+    The timeout is None (no limit) or >= 0: epoll would wait for ever on a negative one (``_timeout``)."""
 
     def __init__(self) -> None:
         self.objects: dict[int, object] = {}
@@ -367,11 +368,11 @@ class _Poller:
             self._selector.modify(fd, self._selector_events(events))
 
     def unregister(self, fd: int) -> None:
-        del self.objects[fd]
         if self._epoll is not None:
             self._epoll.unregister(fd)
         else:
             self._selector.unregister(fd)
+        del self.objects[fd]
 
     def close(self) -> None:
         self.objects.clear()
@@ -472,6 +473,7 @@ class _Loop:
         self.stopping = False  # set by LoopbackServer.stop (with its event, which worker threads wait on)
         self.buffer = bytearray(_READ_SIZE)
         self.accept_paused = 0.0  # when accepting was paused until (0: it is not)
+        self.accept_failing = False  # accept() failed and has not succeeded since (reported once)
         # Over max_connections a connection gets 503; the cap also stays under the descriptors the process
         # may open, so that the 503 comes before accept() fails for want of one.
         self.fd_cap = 1 << 30
@@ -714,12 +716,14 @@ class _Loop:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # out of descriptors: connections wait in the backlog meanwhile
-                if not self.accept_paused:
+                if not self.accept_failing:  # reported once, not at every retry
+                    self.accept_failing = True
                     owner._record_error(ReplayError(f"cannot accept a connection: {exc}"))
                 # A listening socket stays readable: unwatched meanwhile (no busy loop).
                 self.poller.unregister(self.socket.fileno())
                 self.accept_paused = time.monotonic() + _ACCEPT_PAUSE
                 return
+            self.accept_failing = False
             try:
                 conn = self._take(sock)
             except Exception as exc:  # before the connection was the loop's: only its socket to close

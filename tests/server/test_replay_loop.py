@@ -690,3 +690,59 @@ def test_a_long_head_sent_again_reads_the_same() -> None:
         parsed = reader.next_request()
         assert parsed is not None and parsed.headers[-1] == ("X-Long", "y" * 20_000)
     assert reader.idle
+
+
+def test_a_handler_that_changes_the_headers_in_place_before_asking_reads_the_change() -> None:
+    seen: list[tuple[str | None, str | None, int]] = []
+
+    def changing(request: ReplayRequest) -> Reply:
+        request.headers.append(("X-Added", "v"))
+        request.headers[0] = ("Host", "changed")
+        seen.append((request.header("x-added"), request.header("host"), request.fields_size))
+        return Reply(200, [], [(None, b"ok")], stream=False)
+
+    with LoopbackServer(_on("loop", changing)) as server, _connect(server) as sock:
+        responses = Responses(sock)
+        for _ in range(2):  # the second time from the connection's last head
+            sock.sendall(_get("/"))
+            assert responses.next().status == 200
+        server.check()
+    assert seen == [("v", "changed", len("Hostchanged") + len("X-Addedv"))] * 2
+
+
+def test_out_of_descriptors_accept_failing_is_reported_once_and_clients_are_served_after(
+    tmp_path: Any,
+) -> None:
+    script = tmp_path / "no_fds.py"
+    script.write_text(
+        "import os, resource, socket, time\n"
+        "from sse_toolkit.server._loop import LoopbackServer, Reply\n"
+        "def handler(request):\n"
+        "    return Reply(200, [], [(None, request.path.encode())], stream=False)\n"
+        "handler.cpu_only = True\n"
+        "with LoopbackServer(handler) as server:\n"
+        "    clients = [socket.socket() for _ in range(3)]\n"
+        "    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "    top = max(int(fd) for fd in os.listdir('/proc/self/fd'))\n"
+        "    resource.setrlimit(resource.RLIMIT_NOFILE, (top + 5, hard))\n"
+        "    taken = []\n"
+        "    try:\n"
+        "        while True:\n"
+        "            taken.append(os.open('/dev/null', os.O_RDONLY))\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "    for client in clients:\n"
+        "        client.settimeout(10)\n"
+        "        client.connect(('127.0.0.1', server.port))\n"
+        "        client.sendall(b'GET /x HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')\n"
+        "    time.sleep(0.6)  # accept() fails, and is tried again every 0.1 s meanwhile\n"
+        "    for fd in taken:\n"
+        "        os.close(fd)\n"
+        "    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))\n"
+        "    print(all(client.recv(1000).endswith(b'/x') for client in clients), len(server.errors))\n"
+        "    server.errors.clear()\n"
+    )
+    if not sys.platform.startswith("linux"):
+        pytest.skip("counts descriptors in /proc/self/fd")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["True", "1"], out.stdout + out.stderr
