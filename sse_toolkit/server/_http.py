@@ -124,9 +124,9 @@ class ParsedRequest:
     headers: list[tuple[str, str]]
     body: bytes
     keep_alive: bool
-    # Worked out once per distinct head (see _read_heads) and handed on to the ReplayRequest: the headers by
-    # lower-case name (the last value wins; shared by the requests of one head, read only) and the bytes of
-    # their names and values.
+    # Worked out once per head (a connection's head sent again is not read again: RequestReader._last) and
+    # handed on to the ReplayRequest, read only: the headers by lower-case name (the last value wins), the
+    # bytes of their names and values, the query parameters, and the header fields as the head had them.
     by_name: dict[str, str] | None = field(default=None, repr=False, compare=False)
     fields_size: int | None = field(default=None, repr=False, compare=False)
     params: dict[str, str] | None = field(default=None, repr=False, compare=False)  # read only
