@@ -761,10 +761,10 @@ class _Loop:
             fd = next(iter(reading))
             conn = reading.pop(fd)
             if conn.state is _State.READING and self.conns.get(fd) is conn:
+                conn.reader.discard()  # before it leaves conns (see _close)
                 self.conns.pop(fd)
                 self._watch(conn, 0)
                 conn.state = _State.CLOSED  # its timer entries are stale from now on
-                conn.reader.discard()
                 self._refuse_over_cap(conn.sock, _YIELDED)
                 return True
         return False
@@ -1078,6 +1078,13 @@ class _Loop:
             return
         conn.state = _State.CLOSED
         self._watch(conn, 0)
+        # Its buffers and last head go before it leaves ``conns``: a stale timer entry may keep the conn
+        # alive a while, and once ``connections`` says it is closed nothing of its requests is left.
+        conn.out.clear()
+        conn.reader.discard()
+        if conn.writer is not None:
+            writer, conn.writer = conn.writer, None
+            self._close_body(writer)
         self.conns.pop(conn.fd, None)
         if self.reading.get(conn.fd) is conn:
             del self.reading[conn.fd]
@@ -1085,11 +1092,6 @@ class _Loop:
             conn.overflow = False
             self.overflow -= 1
         conn.sock.close()
-        conn.out.clear()
-        conn.reader.discard()  # a stale timer entry may keep the conn alive a while: not its buffers
-        if conn.writer is not None:
-            writer, conn.writer = conn.writer, None
-            self._close_body(writer)
 
     def _close_body(self, writer: ReplyWriter) -> None:
         try:
