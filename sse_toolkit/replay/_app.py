@@ -339,10 +339,9 @@ class GeminiReplayApp:
             self.journal.track(entry, reply, whole_body(b""))
             return reply
         try:
-            problem = None
-            if self.require_key is not None and self.require_key is not False:
-                problem = _key_problem(request, self.require_key, route.api)
-            reply, sent = problem or route.handler(self, Call(request, match, entry, route.api))
+            reply, sent = _key_problem(request, self.require_key, route.api) or route.handler(
+                self, Call(request, match, entry, route.api)
+            )
         except SSEUsageError as exc:  # a malformed x-sse-replay-faults header, a bad chat request ...
             body = error_body(400, "INVALID_ARGUMENT", f"sse-replay: {exc}")
             reply, sent = _error_answer(route.api, 400, body)

@@ -105,8 +105,7 @@ def _redacted_field(name: str, value: str, secrets: list[str]) -> str:
 
 
 def _kept_body(body: bytes, limit: int) -> bytes:
-    if len(body) <= limit:
-        return body
+    """A body over ``limit`` bytes cut to it, with a marker saying how much was dropped."""
     dropped = len(body) - limit
     return body[:limit] + b"[sse-toolkit: request body cut in the journal, %d of %d bytes dropped]" % (
         dropped,

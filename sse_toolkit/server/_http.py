@@ -618,10 +618,7 @@ class ReplayRequest:
 
     def param(self, name: str, default: str | None = None) -> str | None:
         """The last value of query parameter ``name``, or ``default``."""
-        params = self._params
-        if params is None or self._params_of is not self.query:
-            params = self._query_params()
-        return params.get(name, default)
+        return self._query_params().get(name, default)
 
     @property
     def target(self) -> str:
@@ -865,10 +862,10 @@ class ReplyWriter:
         global _date_cache
         reply = self.reply
         second, date = _date_cache
-        if int(time.time()) != second:
-            second = int(time.time())
-            date = formatdate(second, usegmt=True)
-            _date_cache = (second, date)
+        now = int(time.time())
+        if now != second:
+            date = formatdate(now, usegmt=True)
+            _date_cache = (now, date)
         key = (reply.status, reply.reason, tuple(reply.headers), length, self.close_connection, date)
         head = _heads.get(key)
         if head is None:
@@ -944,12 +941,7 @@ class ReplyWriter:
                 return step
             chunks = reply.chunks
             if type(chunks) is tuple and self.merge_head and limit > 1:
-                kept = _wholes.entries.get(id(chunks))  # as _whole_of, its hit inline
-                whole = (
-                    kept[1]
-                    if kept is not None and (kept[0] is chunks or kept[0] is None)
-                    else _whole_of(chunks)
-                )
+                whole = _whole_of(chunks)
                 if (
                     whole.framed is not None
                     and whole.given <= limit

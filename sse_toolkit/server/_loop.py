@@ -545,15 +545,12 @@ class _Loop:
                             self._watch(conn, conn.events & ~_IN)
                 except Exception as exc:
                     self._fail(conn, exc)
-            if self.unflushed and not self.flushing and time.monotonic() - self.unflushed_since >= _BATCH:
-                self._flush_all(rounds=False)  # as _flush_if_due
+            self._flush_if_due()
         self.alone = False
-        now = time.monotonic()
-        if self.accept_paused and now >= self.accept_paused:
+        if self.accept_paused and time.monotonic() >= self.accept_paused:
             self.accept_paused = 0.0
             self.poller.register(self.socket.fileno(), _IN, _LISTENER)
-        if (self.timers and self.timers[0][0] <= now) or now >= self.gc_check:
-            self._fire_timers()
+        self._fire_timers()
         if self.ready:
             self._run_ready()
         if self.unflushed:
@@ -816,7 +813,7 @@ class _Loop:
 
     def _read(self, conn: _Conn) -> None:
         try:
-            if conn.state is _State.READING and (not conn.started or conn.reader.idle):  # its first bytes
+            if conn.state is _State.READING and conn.reader.idle:  # the request's first bytes
                 got, stamp = _receive(conn.sock, self.buffer)
                 data = bytes(memoryview(self.buffer)[:got])
                 if got:
@@ -844,8 +841,7 @@ class _Loop:
         self._take_request(conn)
         if conn.state is _State.READING:
             self._set_deadline(conn)
-            if conn.events != _IN:
-                self._watch(conn, _IN)
+            self._watch(conn, _IN)
 
     def _take_request(self, conn: _Conn) -> None:
         try:
@@ -877,23 +873,15 @@ class _Loop:
             self._watch(conn, 0)  # the worker thread's socket
             self._to_thread(conn, request, arrived)
             return
-        try:
-            reply = owner.handler(request)
-        except Exception as exc:
-            reply = self._handler_failed(conn, exc)
-        self._respond(conn, reply, arrived)
+        self._respond(conn, self._call_handler(conn, request), arrived)
 
     def _call_handler(self, conn: _Conn, request: ReplayRequest) -> Reply:
         try:
             return self.owner.handler(request)
         except Exception as exc:
-            return self._handler_failed(conn, exc)
-
-    def _handler_failed(self, conn: _Conn, exc: Exception) -> Reply:
-        """The handler raised ``exc``: it is reported, and the answer is a 500 that closes the connection."""
-        self.owner._record_error(exc)
-        conn.keep_alive = False
-        return error_reply(exc)
+            self.owner._record_error(exc)
+            conn.keep_alive = False
+            return error_reply(exc)
 
     def _respond(self, conn: _Conn, reply: Reply, arrived: float) -> None:
         conn.state = _State.WAITING
@@ -1030,18 +1018,13 @@ class _Loop:
 
     def _end(self, conn: _Conn, how: Finish) -> None:
         """The response is over and written: serve the next request, or close as ``how`` says."""
-        writer = conn.writer
-        if writer is not None:
-            conn.writer = None
-            try:
-                writer.close()
-            except Exception as exc:
-                self.owner._record_error(exc)
+        if conn.writer is not None:
+            writer, conn.writer = conn.writer, None
+            self._close_body(writer)
         conn.after = None
         if how is Finish.DONE and conn.keep_alive and not self.stopping:
             self._await_request(conn)
-            if conn.events != _IN:
-                self._watch(conn, _IN)
+            self._watch(conn, _IN)
             if conn.started:
                 self._soon(conn)  # a pipelined request waits in the reader (not taken here: no recursion)
         elif how is Finish.RESET:
@@ -1055,7 +1038,7 @@ class _Loop:
     # -- closing -----------------------------------------------------------------------------------
     def _linger(self, conn: _Conn) -> None:
         """Reset once the client acknowledged every byte (SO_LINGER 0 discards an unsent queue)."""
-        if _unsent(conn.sock) and time.monotonic() < conn.deadline and not self.owner._stopping.is_set():
+        if _unsent(conn.sock) and time.monotonic() < conn.deadline and not self.stopping:
             self._schedule(conn, time.monotonic() + _LINGER_POLL)
             return
         with contextlib.suppress(OSError):
