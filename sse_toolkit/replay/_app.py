@@ -161,6 +161,9 @@ _CHAT_SSE_HEADERS = [
 _GENERIC_HEADERS = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")]
 CONTROL = "/_sse/"  # reserved paths: script, journal, verdict, reset
 _STREAMS = (BodyFormat.SSE, BodyFormat.JSON_ARRAY)
+# Read on every generation request by name: in Python 3.11 reading a member off its enum class goes through
+# EnumType's __getattr__ hook (a bound method made and dropped per read).
+_SSE, _JSON_ARRAY, _GEMINI, _kind_of_method = (*_STREAMS, Api.GEMINI, RequestKind.of_method)
 
 
 class Answer(NamedTuple):
@@ -408,7 +411,7 @@ class GeminiReplayApp:
         served, faults = picked
         request = call.request
         alt = request.param("alt") or request.param("$alt") or ""
-        answer = self._stream(served, BodyFormat.SSE if alt == "sse" else BodyFormat.JSON_ARRAY, faults)
+        answer = self._stream(served, _SSE if alt == "sse" else _JSON_ARRAY, faults)
         call.entry.mid_stream_error = faults.error_after is not None or served.recorded_error
         return answer
 
@@ -513,9 +516,7 @@ class GeminiReplayApp:
 
     # -- answers -------------------------------------------------------------------------------------
     def _asked(self, call: Call) -> Asked:
-        return Asked(
-            Api.GEMINI, call.match["model"], RequestKind.of_method(call.match["method"]), call.request.body
-        )
+        return Asked(_GEMINI, call.match["model"], _kind_of_method(call.match["method"]), call.request.body)
 
     def _pick(self, call: Call, asked: Asked) -> tuple[ServedExchange, Faults] | Answer:
         """The exchange and faults for a model request, or the answer when it gets no fixture (404) or a
@@ -559,7 +560,7 @@ class GeminiReplayApp:
 
     def _stream(self, served: ServedExchange, want: BodyFormat, faults: Faults) -> Answer:
         exchange = served.exchange
-        fallback = SSE_HEADERS if want is BodyFormat.SSE else JSON_HEADERS
+        fallback = SSE_HEADERS if want is _SSE else JSON_HEADERS
         if exchange.status != 200 or served.format is want or served.format not in _STREAMS:
             form = served.as_recorded()  # the exact bytes in their recorded chunks and timing
             headers = served.headers_for(fallback)

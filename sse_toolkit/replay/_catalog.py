@@ -414,9 +414,10 @@ class CatalogEntry:
     def next_exchange(self) -> ServedExchange:
         """The exchange the next request gets: in order, the last one repeating."""
         with self._lock:
-            index = min(self._cursor, len(self.served) - 1)
+            index = self._cursor
             self._cursor += 1
-        return self.served[index]
+        served = self.served
+        return served[index] if index < len(served) else served[-1]
 
     def rewind(self) -> None:
         """Start again from the first exchange."""

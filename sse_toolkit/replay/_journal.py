@@ -251,16 +251,21 @@ def _scanned(
         _ended(entry, reply, whole)
 
 
+# Read on every request by name: in Python 3.11 reading a member off its enum class goes through EnumType's
+# __getattr__ hook (a bound method made and dropped per read).
+_COMPLETE, _STREAM, _ENDED_COMPLETE = End.COMPLETE, RequestKind.STREAM, Ending.COMPLETE
+
+
 def _ended(entry: JournalEntry, reply: Reply, whole: bool) -> None:
     """How the answer ended, now that it is over (``whole``: its body was read to its end)."""
     entry.done_t = time.monotonic()
     if not whole:
         entry.end = Ending.CLIENT_GONE
-    elif reply.end != End.COMPLETE:
+    elif reply.end != _COMPLETE:
         entry.end = Ending.RESET
     elif entry.mid_stream_error and reply.status < 400:
         entry.end = Ending.ERROR
-    elif entry.kind is RequestKind.STREAM and reply.status < 400 and not entry.finished:
+    elif entry.kind is _STREAM and reply.status < 400 and not entry.finished:
         entry.end = Ending.TRUNCATED
     else:
-        entry.end = Ending.COMPLETE
+        entry.end = _ENDED_COMPLETE

@@ -684,6 +684,11 @@ class Finish(enum.Enum):
     RESET = "reset"  # close with a TCP RST, as a broken upstream does
 
 
+# Read on every response by name: in Python 3.11 reading a member off its enum class goes through EnumType's
+# __getattr__ hook (a bound method made and dropped per read).
+_DONE, _CLOSE, _COMPLETE = Finish.DONE, Finish.CLOSE, End.COMPLETE
+
+
 # Headers the server writes itself; a handler's (or a recording's) copies are dropped.
 _OWN_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive", "date"})
 _FINAL = b"0\r\n\r\n"
@@ -937,7 +942,7 @@ class ReplyWriter:
                     head = self.head(len(body))
                     step.pieces.append(head if self.method == "HEAD" else head + body)
                     self._body, self._whole = len(body), True
-                step.end = Finish.CLOSE if self.close_connection else Finish.DONE
+                step.end = _CLOSE if self.close_connection else _DONE
                 return step
             chunks = reply.chunks
             if type(chunks) is tuple and self.merge_head and limit > 1:
@@ -1030,9 +1035,9 @@ class ReplyWriter:
         """``step`` is the last: the final chunk and how the response ends, as the reply says. ``last``: the
         step's last bytes in parts, joined (once) into one piece with the final chunk."""
         end = self.reply.end
-        if end == End.COMPLETE:
+        if end == _COMPLETE:
             step.pieces.append(b"".join((*last, _FINAL)) if last else _FINAL)
-            step.end = Finish.CLOSE if self.close_connection else Finish.DONE
+            step.end = _CLOSE if self.close_connection else _DONE
         else:
             if last:
                 step.pieces.append(b"".join(last))

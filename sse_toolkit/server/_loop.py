@@ -256,6 +256,7 @@ _SO_TIMESTAMPNS = 35 if sys.platform == "linux" else None
 # Linux: accepted sockets inherit TCP_NODELAY from the listening one (one system call less per connection).
 _NODELAY_INHERITED = sys.platform == "linux"
 _STAMP_SPACE = socket.CMSG_SPACE(16) if hasattr(socket, "CMSG_SPACE") else 0
+_TIMESPEC = struct.Struct("qq")  # the stamp: seconds and nanoseconds
 
 
 def _receive(sock: socket.socket, buffer: bytearray) -> tuple[int, float | None]:
@@ -266,10 +267,11 @@ def _receive(sock: socket.socket, buffer: bytearray) -> tuple[int, float | None]
     got, ancillary, _, _ = sock.recvmsg_into([buffer], _STAMP_SPACE)
     for level, kind, value in ancillary:
         if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(value) >= 16:
-            seconds, nanoseconds = struct.unpack("qq", value[:16])
+            seconds, nanoseconds = _TIMESPEC.unpack_from(value)
             now = time.monotonic()
             stamp = now - (time.time() - (seconds + nanoseconds / 1e9))
-            return got, min(now, max(stamp, now - 5.0))  # a stepped wall clock must not skew the pace
+            # Within the last 5 s: a stepped wall clock must not skew the pace.
+            return got, now if stamp > now else stamp if stamp > now - 5.0 else now - 5.0
     return got, None
 
 
@@ -294,6 +296,19 @@ class _State(enum.Enum):
     LINGER = "linger"  # a reset waits for the client to acknowledge what was sent; timer: the next poll
     DRAIN = "drain"  # closing: our side is shut, unread input is read and dropped; timer: the drain deadline
     CLOSED = "closed"
+
+
+# The states, and the finish that keeps a connection, by name, as the loop reads them on every request: in
+# Python 3.11 reading a member off its enum class goes through EnumType's __getattr__ hook (a bound method
+# made and dropped per read).
+READING = _State.READING
+WAITING = _State.WAITING
+SENDING = _State.SENDING
+THREAD = _State.THREAD
+LINGER = _State.LINGER
+DRAIN = _State.DRAIN
+CLOSED = _State.CLOSED
+_DONE = Finish.DONE
 
 
 def _canned(status: int, reason: str, message: str, *extra: str) -> bytes:
@@ -411,7 +426,7 @@ class _Conn:
         self.sock = sock
         self.fd = sock.fileno()
         self.reader = reader
-        self.state = _State.READING
+        self.state = READING
         self.events = 0  # what the poller watches for (_IN, _OUT)
         self.deadline = 0.0  # see the states
         self.timer = 0.0  # the instant of its live entry in the loop's heap (0: none; -1: in ``ready``)
@@ -533,10 +548,10 @@ class _Loop:
                 assert isinstance(conn, _Conn)
                 try:
                     # Ready for what it is watched for; a hang-up or an error counts as both.
-                    if mask & ~_IN and conn.events & _OUT and conn.state is _State.SENDING:
+                    if mask & ~_IN and conn.events & _OUT and conn.state is SENDING:
                         self._flush(conn)
                     if mask & ~_OUT and conn.events & _IN:
-                        if conn.state is _State.READING or conn.state is _State.DRAIN:
+                        if conn.state is READING or conn.state is DRAIN:
                             self._read(conn)
                         else:
                             # Input while answering (a pipelined request, the client's FIN) waits in the
@@ -574,7 +589,9 @@ class _Loop:
                 return _GC_CHECK  # a turn now and then looks at the memory (see _GC_QUIET)
             self.quiet_wait = True
             return _GC_QUIET
-        delay = min(due - time.monotonic(), _MAX_WAIT)
+        delay = due - time.monotonic()
+        if delay > _MAX_WAIT:
+            delay = _MAX_WAIT
         if delay > _GC_QUIET and owed:
             delay, self.quiet_wait = _GC_QUIET, True
         if delay >= 0.001:
@@ -586,7 +603,7 @@ class _Loop:
     def _busy(self) -> bool:
         """Something is in progress that a full collection now would delay: a response, a request."""
         return any(
-            conn.writer is not None or conn.state is _State.THREAD or not conn.reader.idle
+            conn.writer is not None or conn.state is THREAD or not conn.reader.idle
             for conn in self.conns.values()
         )
 
@@ -613,11 +630,11 @@ class _Loop:
                 continue
             conn.timer = 0.0
             try:
-                if conn.state is _State.WAITING:
+                if conn.state is WAITING:
                     self._advance(conn, _PIECES)
-                elif conn.state is _State.READING:
+                elif conn.state is READING:
                     self._take_request(conn)
-                    if conn.state is _State.READING:  # part of a request waits: its deadline holds
+                    if conn.state is READING:  # part of a request waits: its deadline holds
                         self._set_deadline(conn)
             except Exception as exc:
                 self._fail(conn, exc)
@@ -631,9 +648,7 @@ class _Loop:
         if len(self.timers) > 2 * len(self.conns) + 1024:
             # Replaced entries wait in the heap until their time (each kept-alive request leaves its head
             # deadline behind): drop them, so that the heap stays proportional to the open connections.
-            self.timers[:] = [
-                e for e in self.timers if e[2].timer == e[0] and e[2].state is not _State.CLOSED
-            ]
+            self.timers[:] = [e for e in self.timers if e[2].timer == e[0] and e[2].state is not CLOSED]
             heapq.heapify(self.timers)
 
     def _fire_timers(self) -> None:
@@ -643,18 +658,18 @@ class _Loop:
             self._check_growth(now)
         while timers and timers[0][0] <= now:
             when, _, conn = heapq.heappop(timers)
-            if conn.timer != when or conn.state is _State.CLOSED:
+            if conn.timer != when or conn.state is CLOSED:
                 continue  # replaced by a later one
             conn.timer = 0.0
             try:
-                if conn.state is _State.WAITING:
+                if conn.state is WAITING:
                     self._advance(conn)
-                elif conn.state is _State.LINGER:
+                elif conn.state is LINGER:
                     self._linger(conn)
-                elif conn.state in (_State.READING, _State.SENDING, _State.DRAIN):
+                elif conn.state in (READING, SENDING, DRAIN):
                     if now < conn.deadline:
                         self._schedule(conn, conn.deadline)
-                    elif conn.state is _State.READING and conn.reader.head_done:
+                    elif conn.state is READING and conn.reader.head_done:
                         self._answer_and_drain(conn, _LATE)  # the body did not come in time: say so
                     else:
                         self._close(conn)  # no head in time, no progress, or drained long enough
@@ -679,12 +694,12 @@ class _Loop:
         """Something raised while handling ``conn``: report it and end that connection, with an answer if
         none of the response was sent yet (400 when the request could not be read, else 500)."""
         self.owner._record_error(exc)
-        if conn.state in (_State.CLOSED, _State.THREAD):
+        if conn.state in (CLOSED, THREAD):
             return  # closed already, or the worker thread's to end
         try:
-            if conn.sent or conn.state in (_State.DRAIN, _State.LINGER):
+            if conn.sent or conn.state in (DRAIN, LINGER):
                 self._close(conn)
-            elif conn.state is _State.READING:
+            elif conn.state is READING:
                 self._answer_and_drain(conn, _canned(400, "Bad Request", f"cannot read the request: {exc}"))
             else:
                 self._answer_and_drain(conn, _canned(500, "Internal Server Error", f"internal error: {exc}"))
@@ -757,11 +772,11 @@ class _Loop:
         while reading:
             fd = next(iter(reading))
             conn = reading.pop(fd)
-            if conn.state is _State.READING and self.conns.get(fd) is conn:
+            if conn.state is READING and self.conns.get(fd) is conn:
                 conn.reader.discard()  # before it leaves conns (see _close)
                 self.conns.pop(fd)
                 self._watch(conn, 0)
-                conn.state = _State.CLOSED  # its timer entries are stale from now on
+                conn.state = CLOSED  # its timer entries are stale from now on
                 self._refuse_over_cap(conn.sock, _YIELDED)
                 return True
         return False
@@ -788,7 +803,7 @@ class _Loop:
         sock.close()
 
     def _await_request(self, conn: _Conn) -> None:
-        conn.state = _State.READING
+        conn.state = READING
         conn.sent = False
         now = time.monotonic()
         conn.head_by = now + self.owner.header_timeout
@@ -804,7 +819,8 @@ class _Loop:
         deadline = conn.head_by
         if conn.started:
             whole = conn.started + self.owner.request_timeout
-            deadline = whole if conn.reader.head_done else min(deadline, whole)
+            if whole < deadline or conn.reader.head_done:
+                deadline = whole
         conn.deadline = deadline
         # No timer (0), or one due after the deadline: schedule it. A timer due before it fires first and
         # then finds the deadline; one in ``ready`` (-1) gets its deadline scheduled there.
@@ -813,7 +829,7 @@ class _Loop:
 
     def _read(self, conn: _Conn) -> None:
         try:
-            if conn.state is _State.READING and conn.reader.idle:  # the request's first bytes
+            if conn.state is READING and conn.reader.idle:  # the request's first bytes
                 got, stamp = _receive(conn.sock, self.buffer)
                 data = bytes(memoryview(self.buffer)[:got])
                 if got:
@@ -833,13 +849,13 @@ class _Loop:
                 return
             self._close(conn)  # the client closed (mid-head, or between requests)
             return
-        if conn.state is _State.DRAIN:
+        if conn.state is DRAIN:
             return
         if not conn.started:
             conn.started = conn.arrived or time.monotonic()
         conn.reader.feed(data)
         self._take_request(conn)
-        if conn.state is _State.READING:
+        if conn.state is READING:
             self._set_deadline(conn)
             self._watch(conn, _IN)
 
@@ -862,7 +878,7 @@ class _Loop:
     def _dispatch(self, conn: _Conn, parsed: ParsedRequest) -> None:
         owner = self.owner
         arrived, conn.arrived = conn.arrived or time.monotonic(), None
-        conn.state = _State.WAITING  # from here on a failure is the answer's (500), not the request's (400)
+        conn.state = WAITING  # from here on a failure is the answer's (500), not the request's (400)
         conn.keep_alive, conn.method = parsed.keep_alive, parsed.method
         request = ReplayRequest.of(parsed)
         if owner.log_requests:
@@ -884,7 +900,7 @@ class _Loop:
             return error_reply(exc)
 
     def _respond(self, conn: _Conn, reply: Reply, arrived: float) -> None:
-        conn.state = _State.WAITING
+        conn.state = WAITING
         conn.writer = ReplyWriter(reply, arrived, conn.method, not conn.keep_alive, merge_head=True)
         self._advance(conn, _PIECES if self.alone else 1)
 
@@ -902,7 +918,7 @@ class _Loop:
         if writer.error is not None:
             self.owner._record_error(writer.error)  # its own connection, reported by check(); never the loop
             writer.error = None
-        conn.state = _State.WAITING
+        conn.state = WAITING
         if not step.pieces:
             if step.end is not None:
                 self._end(conn, step.end)
@@ -946,7 +962,7 @@ class _Loop:
                 going_on = []
                 for conn in unflushed:
                     try:
-                        if conn.state is _State.WAITING and self._flush(conn):
+                        if conn.state is WAITING and self._flush(conn):
                             going_on.append(conn)
                     except Exception as exc:
                         self._fail(conn, exc)
@@ -978,7 +994,7 @@ class _Loop:
             while out:
                 # The pieces due go in one writev (each still its own HTTP chunk): a send per piece cost a
                 # system call, a TCP segment and a wake-up of the client each.
-                offered = min(len(out), _IOV)
+                offered = len(out) if len(out) < _IOV else _IOV
                 try:
                     wrote = (
                         sock.send(out[0]) if offered == 1 else sock.sendmsg(itertools.islice(out, offered))
@@ -994,8 +1010,8 @@ class _Loop:
                 if offered:  # the socket took less than offered: wait until it is writable
                     if left:
                         out[0] = out[0][left:]
-                    if conn.state is not _State.SENDING:
-                        conn.state = _State.SENDING
+                    if conn.state is not SENDING:
+                        conn.state = SENDING
                         conn.deadline = time.monotonic() + _IDLE_TIMEOUT
                         self._schedule(conn, conn.deadline)
                     elif wrote:
@@ -1005,8 +1021,8 @@ class _Loop:
         except OSError:  # the client left
             self._close(conn)
             return False
-        if conn.state is _State.SENDING:  # drained after a wait
-            conn.state = _State.WAITING
+        if conn.state is SENDING:  # drained after a wait
+            conn.state = WAITING
             self._watch(conn, 0)
             if conn.after is None:
                 self._advance(conn, _PIECES)
@@ -1022,14 +1038,14 @@ class _Loop:
             writer, conn.writer = conn.writer, None
             self._close_body(writer)
         conn.after = None
-        if how is Finish.DONE and conn.keep_alive and not self.stopping:
+        if how is _DONE and conn.keep_alive and not self.stopping:
             self._await_request(conn)
             self._watch(conn, _IN)
             if conn.started:
                 self._soon(conn)  # a pipelined request waits in the reader (not taken here: no recursion)
         elif how is Finish.RESET:
             self._watch(conn, 0)
-            conn.state = _State.LINGER
+            conn.state = LINGER
             conn.deadline = time.monotonic() + _RESET_GRACE
             self._linger(conn)
         else:
@@ -1051,15 +1067,15 @@ class _Loop:
         client reads it (an early 413 to a body still coming)."""
         with contextlib.suppress(OSError):
             conn.sock.shutdown(socket.SHUT_WR)
-        conn.state = _State.DRAIN
+        conn.state = DRAIN
         conn.deadline = time.monotonic() + _DRAIN_TIME
         self._schedule(conn, conn.deadline)
         self._watch(conn, _IN)
 
     def _close(self, conn: _Conn) -> None:
-        if conn.state is _State.CLOSED:
+        if conn.state is CLOSED:
             return
-        conn.state = _State.CLOSED
+        conn.state = CLOSED
         self._watch(conn, 0)
         # Its buffers and last head go before it leaves ``conns``: a stale timer entry may keep the conn
         # alive a while, and once ``connections`` says it is closed nothing of its requests is left.
@@ -1089,9 +1105,9 @@ class _Loop:
             self.closed = True
             handed_back = [conn for conn, _ in self.handed_back]
         for conn in handed_back:  # handed back after the loop's last turn: theirs to close now
-            conn.state = _State.READING
+            conn.state = READING
         for conn in list(self.conns.values()):
-            if conn.state is _State.THREAD:
+            if conn.state is THREAD:
                 with contextlib.suppress(OSError):
                     conn.sock.shutdown(socket.SHUT_RDWR)
                 continue
@@ -1106,7 +1122,7 @@ class _Loop:
 
     # -- handlers that wait for the network: a thread per request ----------------------------------
     def _to_thread(self, conn: _Conn, request: ReplayRequest, arrived: float) -> None:
-        conn.state = _State.THREAD
+        conn.state = THREAD
         conn.sock.settimeout(_IDLE_TIMEOUT)
         thread = threading.Thread(
             target=self._serve_on_thread,
@@ -1123,7 +1139,7 @@ class _Loop:
                 self.owner._threads.discard(thread)
             conn.sock.setblocking(False)
             conn.keep_alive = False
-            conn.state = _State.WAITING
+            conn.state = WAITING
             self._respond(
                 conn, refusal_reply(Refusal(503, "Service Unavailable", "no thread to serve it")), arrived
             )
