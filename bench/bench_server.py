@@ -962,8 +962,8 @@ def sequential_requests(
     """``count`` requests one after another on one keep-alive connection; per request (ms): wall latency,
     the server loop thread's CPU time, and the wall latency minus the run-queue wait of that thread and of
     this one (both: a request's path goes through each). ``client``: ``raw`` (a socket: the answer's
-    ``size`` bytes read as they come) or ``httpx`` (an ``httpx.Client``, as an application reads: its
-    ``body`` bytes)."""
+    ``size`` bytes read as they come), ``httpx`` (an ``httpx.Client``, as an application reads: its
+    ``body`` bytes) or ``genai`` (google-genai's ``generate_content_stream``, every response decoded)."""
     import gc
 
     task = f"/proc/{server.proc.pid}/task/{server.loop_task}/schedstat"
@@ -993,10 +993,20 @@ def sequential_requests(
         if answer.status_code != 200 or len(answer.content) != body:
             raise SystemExit(f"unexpected answer: {answer.status_code}, {len(answer.content)} bytes")
 
+    def with_genai() -> None:
+        if not sum(1 for _ in models.generate_content_stream(model="gemini-2.0-flash", contents="hi")):
+            raise SystemExit("google-genai got no response")
+
     import httpx
 
     http = httpx.Client(base_url=f"http://127.0.0.1:{server.port}")
-    one = with_httpx if client == "httpx" else raw
+    sdk: Any = None
+    if client == "genai":
+        from google import genai
+
+        sdk = genai.Client(api_key="k", http_options={"base_url": f"http://127.0.0.1:{server.port}"})
+        models = sdk.models
+    one = {"httpx": with_httpx, "genai": with_genai}.get(client, raw)
     one()  # the httpx connection is open before the first timed request
     gc.disable()  # this client's own collections must not count as the server's pauses
     try:
@@ -1013,6 +1023,8 @@ def sequential_requests(
         gc.enable()
         sock.close()
         http.close()
+        if sdk is not None:
+            sdk.close()
         loop.close()
         both.close()
     return {"wall": wall, "cpu": cpu, "busy": busy}
@@ -1162,7 +1174,7 @@ def run_tail(
         for r in range(rounds):
             for server in servers[r % len(servers) :] + servers[: r % len(servers)]:
                 cpu0 = server.cpu_ns()
-                if client == "httpx":
+                if client != "raw":  # google-genai's streams too are read with httpx's async client
                     wall = concurrent_streams_httpx(server.port, 200, sum(map(len, chunks)))
                 else:
                     wall = concurrent_streams(server.port, 200, size + len(close_head) - len(head))
@@ -1351,9 +1363,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--tail-client",
-        choices=["raw", "httpx"],
+        choices=["raw", "httpx", "genai"],
         default="raw",
-        help="tail: the client of the sequential and concurrent parts (raw)",
+        help="tail: the client of the sequential part (raw; genai: google-genai's generate_content_stream) "
+        "and the concurrent one (raw, else httpx)",
     )
     parser.add_argument("--serve-floor", metavar="SPEC", help=argparse.SUPPRESS)
     parser.add_argument("--serve-loop", metavar="SPEC", help=argparse.SUPPRESS)
