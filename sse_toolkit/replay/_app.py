@@ -160,10 +160,11 @@ _CHAT_SSE_HEADERS = [
 ]
 _GENERIC_HEADERS = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")]
 CONTROL = "/_sse/"  # reserved paths: script, journal, verdict, reset
-_STREAMS = (BodyFormat.SSE, BodyFormat.JSON_ARRAY)
 # Read on every generation request by name: in Python 3.11 reading a member off its enum class goes through
 # EnumType's __getattr__ hook (a bound method made and dropped per read).
-_SSE, _JSON_ARRAY, _GEMINI, _kind_of_method = (*_STREAMS, Api.GEMINI, RequestKind.of_method)
+_SSE, _JSON_ARRAY = BodyFormat.SSE, BodyFormat.JSON_ARRAY
+_GEMINI_API, _kind_of_method = Api.GEMINI, RequestKind.of_method
+_STREAMS = (_SSE, _JSON_ARRAY)
 
 
 class Answer(NamedTuple):
@@ -516,7 +517,9 @@ class GeminiReplayApp:
 
     # -- answers -------------------------------------------------------------------------------------
     def _asked(self, call: Call) -> Asked:
-        return Asked(_GEMINI, call.match["model"], _kind_of_method(call.match["method"]), call.request.body)
+        return Asked(
+            _GEMINI_API, call.match["model"], _kind_of_method(call.match["method"]), call.request.body
+        )
 
     def _pick(self, call: Call, asked: Asked) -> tuple[ServedExchange, Faults] | Answer:
         """The exchange and faults for a model request, or the answer when it gets no fixture (404) or a
