@@ -18,7 +18,10 @@ found; when it reaches into chunks already written, the file is cut back to the 
 are written again. A chunk whose end could be the beginning of a known secret (a cookie from the head) is
 held back until the next read shows whether it is. At the end the whole body is redacted once more (a
 pattern match longer than the window) and the file corrected the same way, then synced and checked for
-leaks. Signals are held off while a piece is being recorded, so an interrupt never lands half-way.
+leaks. Signals are held off while a piece is being recorded, so an interrupt never lands half-way. Reading
+a descriptor in the main thread on POSIX, the tee waits in ``select`` for the input or a signal's wakeup
+byte (``signal.set_wakeup_fd``) before each read: a signal that came in the instant before a read blocked
+would otherwise have its handler wait for input that may never come (the stream still open).
 A write that fails does not stop the copy to stdout: the recording goes on in memory, the whole file is
 written at the end, and ``FixtureError`` is raised then all the same, saying so.
 """
@@ -28,6 +31,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import os
+import select
 import signal
 import threading
 import time
@@ -70,7 +74,11 @@ def record_tee(
         if log is not None:
             log(f"sse-record: {note}")
     recording = _Recording(name, redact if redact is not None else Redactor(), source)
-    read = getattr(src, "read1", src.read)
+    with _interruptible_reads(src) as read:
+        return _tee(read, dst, recording)
+
+
+def _tee(read: Callable[[int], bytes], dst: IO[bytes] | None, recording: _Recording) -> Fixture:
     # Every read is appended to ``raw`` before anything else happens to it, so that an interrupt (raised
     # between any two bytecodes) never loses a piece that was already passed on.
     raw: list[tuple[bytes, float]] = []
@@ -94,6 +102,49 @@ def record_tee(
         end = End.RESET
     with _signals_held():
         return recording.finish(raw, end)
+
+
+@contextlib.contextmanager
+def _interruptible_reads(src: IO[bytes]) -> Iterator[Callable[[int], bytes]]:
+    """``src``'s ``read1``, waiting first in ``select`` for its descriptor or for a signal's wakeup byte, so
+    that a signal caught just before the read would block gets its handler run at once (a signal while
+    waiting interrupts ``select``). As it is where that cannot be done: off the main thread, off POSIX,
+    without a descriptor, or when the wakeup descriptor is someone else's (an event loop's)."""
+    read = getattr(src, "read1", src.read)
+    try:
+        fd = src.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        fd = -1
+    if fd < 0 or os.name != "posix" or threading.current_thread() is not threading.main_thread():
+        yield read
+        return
+    wake_r, wake_w = os.pipe()
+    try:
+        os.set_blocking(wake_r, False)
+        os.set_blocking(wake_w, False)
+        previous = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        if previous != -1:
+            signal.set_wakeup_fd(previous)
+            yield read
+            return
+
+        def wait_then_read(size: int) -> bytes:
+            while True:
+                ready, _, _ = select.select([fd, wake_r], [], [])
+                if wake_r in ready:
+                    # A signal came: its handler runs as select returns (SIGINT and SIGTERM raise).
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(wake_r, 512)
+                if fd in ready:
+                    return read(size)
+
+        try:
+            yield wait_then_read
+        finally:
+            signal.set_wakeup_fd(-1)
+    finally:
+        os.close(wake_r)
+        os.close(wake_w)
 
 
 @contextlib.contextmanager

@@ -146,6 +146,53 @@ def test_an_interrupted_tee_keeps_what_came_as_a_break(tmp_path, sig: int) -> No
     assert (exchange.body, exchange.end) == (EVENTS[0] + EVENTS[1], End.RESET)
 
 
+def _sleeping(tid: int) -> bool:
+    """Whether thread ``tid`` of this process is blocked (state S in /proc)."""
+    stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+    return stat[stat.rindex(")") + 2] == "S"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc to see the reader block")
+def test_a_signal_another_thread_catches_ends_the_tee_without_waiting_for_input(tmp_path) -> None:
+    # The kernel may hand a signal to any thread; its handler then waits for the main thread to come back
+    # to the interpreter. A tee blocked reading an input that stays open never would (and a signal that
+    # comes in the instant before the read blocks is the same case): the tee must wait so it can wake.
+    src_r, src_w = os.pipe()
+    echo_r, echo_w = os.pipe()
+    main = threading.get_native_id()
+    over = threading.Event()
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    def signal_from_another_thread() -> None:
+        os.write(src_w, EVENTS[0])
+        assert _read_exactly(echo_r, len(EVENTS[0])) == EVENTS[0]
+        deadline = time.monotonic() + 10
+        while not _sleeping(main) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        signal.pthread_kill(threading.get_ident(), signal.SIGUSR1)  # this thread runs the C handler
+        if not over.wait(10):
+            os.write(src_w, EVENTS[1])  # let a tee that did not wake see input, so the test fails, not hangs
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    helper = threading.Thread(target=signal_from_another_thread)
+    try:
+        with open(src_r, "rb") as src, open(echo_w, "wb") as dst:
+            helper.start()
+            start = time.monotonic()
+            fixture = record_tee(src, dst, tmp_path / "cut.jsonl")
+            took = time.monotonic() - start
+    finally:
+        over.set()
+        helper.join()
+        signal.signal(signal.SIGUSR1, previous)
+        os.close(src_w)
+        os.close(echo_r)
+    assert took < 10
+    assert (fixture.exchanges[0].body, fixture.exchanges[0].end) == (EVENTS[0], End.RESET)
+
+
 def test_a_reader_that_leaves_does_not_stop_the_recording(tmp_path) -> None:
     out = tmp_path / "head.jsonl"
     body = b"".join(EVENTS) * 2000
