@@ -124,13 +124,9 @@ class ParsedRequest:
     headers: list[tuple[str, str]]
     body: bytes
     keep_alive: bool
-    # Worked out once per head (a connection's head sent again is not read again: RequestReader._last) and
-    # handed on to the ReplayRequest, read only: the headers by lower-case name (the last value wins), the
-    # bytes of their names and values, the query parameters, and the header fields as the head had them.
-    by_name: dict[str, str] | None = field(default=None, repr=False, compare=False)
-    fields_size: int | None = field(default=None, repr=False, compare=False)
-    params: dict[str, str] | None = field(default=None, repr=False, compare=False)  # read only
-    head_fields: tuple[tuple[str, str], ...] | None = field(default=None, repr=False, compare=False)
+    # What the reader worked out once per head (a connection's head sent again is not read again:
+    # RequestReader._last), handed on to the ReplayRequest, read only; None for a request made by hand.
+    head: _ReadHead | None = field(default=None, repr=False, compare=False)
 
 
 _FRAMING_FIELDS = frozenset({"content-length", "transfer-encoding", "connection", "expect"})
@@ -331,10 +327,7 @@ class RequestReader:
             list(read.headers),
             body,
             read.keep_alive,
-            read.by_name,
-            read.fields_size,
-            read.params,
-            read.headers,
+            read,
         )
 
     # -- head ------------------------------------------------------------------------------------
@@ -570,10 +563,11 @@ class ReplayRequest:
         """The request a :class:`RequestReader` read (what its head worked out once comes along)."""
         path, _, query = parsed.target.partition("?")
         request = cls(parsed.method, path, query, parsed.headers, parsed.body)
-        request._headers_of, request._by_name = parsed.headers, parsed.by_name
-        request._head_fields = parsed.head_fields
-        request._fields_size = parsed.fields_size
-        request._params_of, request._params = query, parsed.params
+        head = parsed.head
+        if head is not None:
+            request._headers_of, request._head_fields = parsed.headers, head.headers
+            request._by_name, request._fields_size = head.by_name, head.fields_size
+            request._params_of, request._params = query, head.params
         return request
 
     def _check_headers(self) -> None:
@@ -581,17 +575,21 @@ class ReplayRequest:
         have put another in place, or changed this one before asking (checked on the first ask only:
         after it, as for any request, a value stays what it was when first asked for)."""
         headers, fields = self.headers, self._head_fields
+        if fields is None and self._headers_of is headers:
+            return  # checked already (or worked out from this list)
         self._head_fields = None
-        if self._headers_of is headers and (
-            fields is None or (len(headers) == len(fields) and all(map(is_, headers, fields)))
+        if (
+            fields is not None
+            and self._headers_of is headers
+            and len(headers) == len(fields)
+            and all(map(is_, headers, fields))
         ):
             return
         self._headers_of, self._by_name, self._fields_size = headers, None, None
 
     def header(self, name: str, default: str | None = None) -> str | None:
         """The last value of request header ``name`` (case-insensitive), or ``default``."""
-        if self._head_fields is not None or self._headers_of is not self.headers:
-            self._check_headers()
+        self._check_headers()
         by_name = self._by_name
         if by_name is None:  # the last value wins
             by_name = self._by_name = {key.lower(): value for key, value in self.headers}
@@ -600,8 +598,7 @@ class ReplayRequest:
     @property
     def fields_size(self) -> int:
         """The bytes of the headers' names and values."""
-        if self._head_fields is not None or self._headers_of is not self.headers:
-            self._check_headers()
+        self._check_headers()
         if self._fields_size is None:
             self._fields_size = sum(len(name) + len(value) for name, value in self.headers)
         return self._fields_size

@@ -230,6 +230,12 @@ class _FullCollections:
                     gc.set_threshold(first, second, cls.saved[2])
                 cls.saved = None
 
+    @classmethod
+    def owed(cls) -> bool:
+        """A full collection would have run by now (as many young collections as the old threshold)."""
+        saved = cls.saved
+        return saved is not None and gc.isenabled() and gc.get_count()[2] > saved[2]
+
 
 class ReplayError(SSEError):
     """The replay (or record) server failed: bad source, bad options, or an error in a server thread."""
@@ -579,20 +585,17 @@ class _Loop:
         due = self.timers[0][0] if self.timers else None
         if self.accept_paused and (due is None or self.accept_paused < due):
             due = self.accept_paused
-        # A full collection is owed: as many young collections since the last as the threshold it replaced.
-        saved = _FullCollections.saved
-        owed = saved is not None and gc.get_count()[2] > saved[2] and gc.isenabled()
         if due is None:
-            if saved is None:
+            if _FullCollections.saved is None:
                 return None
-            if not owed:
+            if not _FullCollections.owed():
                 return _GC_CHECK  # a turn now and then looks at the memory (see _GC_QUIET)
             self.quiet_wait = True
             return _GC_QUIET
         delay = due - time.monotonic()
         if delay > _MAX_WAIT:
             delay = _MAX_WAIT
-        if delay > _GC_QUIET and owed:
+        if delay > _GC_QUIET and _FullCollections.owed():
             delay, self.quiet_wait = _GC_QUIET, True
         if delay >= 0.001:
             return (int(delay * 1000) - 0.5) / 1000  # rounds up to that many whole milliseconds
@@ -966,8 +969,7 @@ class _Loop:
                             going_on.append(conn)
                     except Exception as exc:
                         self._fail(conn, exc)
-                    if _lateness is not None:
-                        _note_lateness(conn.due)
+                    _note_lateness(conn.due)
                 if not going_on:
                     break
                 now = time.monotonic()
