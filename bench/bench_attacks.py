@@ -28,7 +28,8 @@ from collections.abc import Callable
 import h11
 
 from sse_toolkit.server._http import RequestReader
-from sse_toolkit.server._loop import LoopbackServer, ReplayRequest, Reply
+from sse_toolkit.server._lifecycle import LoopbackServer
+from sse_toolkit.server._loop import ReplayRequest, Reply
 
 PATH = b"/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"
 BURST = (

@@ -129,7 +129,8 @@ def _server(fixture: Path, which: str) -> tuple[str, object]:
         return _floor(closing.replace(b"Connection: close\r\n", b""))
     if which.startswith("loop"):
         from sse_toolkit.fixture import load_fixture
-        from sse_toolkit.server._loop import LoopbackServer, Reply
+        from sse_toolkit.server._lifecycle import LoopbackServer
+        from sse_toolkit.server._loop import Reply
 
         pieces = [(0.0, chunk.data) for chunk in load_fixture(fixture).exchanges[0].chunks]
 

@@ -801,7 +801,8 @@ def loop_main(spec: str) -> None:
     """The server layer alone: a LoopbackServer (request log on) whose handler returns the captured chunks."""
     import gc
 
-    from sse_toolkit.server._loop import LoopbackServer, Reply
+    from sse_toolkit.server._lifecycle import LoopbackServer
+    from sse_toolkit.server._loop import Reply
 
     loaded = json.loads(Path(spec).read_text())
     headers = [tuple(h) for h in loaded["headers"]]
@@ -1130,7 +1131,7 @@ def run_tail(
     """Tail latency and throughput of ``sse-replay --serve`` against the raw asyncio floor and the server
     layer alone (see the module doc)."""
     from sse_toolkit.replay._journal import MAX_ENTRIES
-    from sse_toolkit.server._loop import LoopbackServer
+    from sse_toolkit.server._lifecycle import LoopbackServer
 
     fixture = tmp / "gemini-12.sse"
     fixture.write_bytes(gemini_12())

@@ -110,7 +110,7 @@ def serve_child(target: str, cap: int, request_timeout: float) -> None:
         servers["loop"] = ReplayServer(directory, speed=1)
         servers["held"] = ReplayServer(directory / "held.sse", speed=1)
     else:
-        from sse_toolkit.server._loop import LoopbackServer
+        from sse_toolkit.server._lifecycle import LoopbackServer
 
         def on_loop(request: Any) -> Any:
             return _test_handler(request)

@@ -19,6 +19,10 @@ from __future__ import annotations
 import importlib as _importlib
 from typing import Any as _Any
 
+from ._compiled import run_from_source_if_asked as _run_from_source_if_asked
+
+_run_from_source_if_asked()  # before any compiled module is imported (see _compiled.py)
+
 from ._version import __version__
 from .fixture import Fixture, GeminiScript, load_fixture, save_fixture
 from .gemini import GeminiError, GenerateContentResponse, aiter_responses, iter_responses, merge_responses

@@ -15,6 +15,7 @@ from typing import IO, Any, NoReturn
 import click
 import orjson
 
+from ._compiled import compiled_in_use
 from ._terminal import TextPrinter
 from ._version import __version__
 from .gemini._codegen import SPEEDUPS as _GEMINI_SPEEDUPS
@@ -26,8 +27,17 @@ from .parser._parser import EventParser
 __all__ = ["main", "replay_main"]
 
 _READ_SIZE = 64 * 1024
-# --version says whether the optional C accelerators were built (setup.py) and are in use.
-_ACCELERATED = [name for name, on in (("parser", _PARSER_SPEEDUPS), ("gemini", _GEMINI_SPEEDUPS)) if on]
+# --version says whether the optional C accelerators and the compiled request path (server) were built
+# (setup.py) and are in use.
+_ACCELERATED = [
+    name
+    for name, on in (
+        ("parser", _PARSER_SPEEDUPS),
+        ("gemini", _GEMINI_SPEEDUPS),
+        ("server", compiled_in_use()),
+    )
+    if on
+]
 _VERSION_MESSAGE = "%(prog)s, version %(version)s " + (
     f"(C speedups: {', '.join(_ACCELERATED)})" if _ACCELERATED else "(pure Python)"
 )

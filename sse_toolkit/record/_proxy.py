@@ -60,7 +60,8 @@ from ..fixture._jsonl import FixtureWriter, dump_exchange, remove_leftovers
 from ..fixture._load import loads_fixture
 from ..fixture._model import Chunk, End, Exchange, Fixture, RecordedRequest
 from ..fixture._redact import Redactor, SecretLeakError
-from ..server._loop import AbruptClose, LoopbackServer, ReplayError, ReplayRequest, Reply, ServerLifecycle
+from ..server._lifecycle import LoopbackServer, ServerLifecycle
+from ..server._loop import AbruptClose, ReplayError, ReplayRequest, Reply
 
 __all__ = ["DEFAULT_TIMEOUT", "DEFAULT_UPSTREAM", "HOP_BY_HOP", "MAX_PENDING", "RecordingProxy"]
 

@@ -31,6 +31,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 from urllib.parse import quote, unquote_plus
 
 from ..fixture._model import End
@@ -229,9 +230,10 @@ class _Counted:
 
 
 def _scanned(
-    entry: JournalEntry, reply: Reply, chunks: Iterable[tuple[float | None, bytes]], counted: bool
+    entry: JournalEntry, reply: Reply, chunks: Iterable[Any], counted: bool
 ) -> Iterator[tuple[float | None, bytes]]:
-    """``chunks`` (a body streamed from disk), each piece counted into ``entry`` as it is read."""
+    """``chunks`` (a body streamed from disk), each piece counted into ``entry`` as it is read (its items
+    read as Python reads them: see ReplyWriter._items)."""
     total, events, finished, last = 0, 0, False, b""
     whole = False
     try:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar, overload
 
-from ..server._loop import Handler, LoopbackServer, ReplayError, ServerLifecycle
+from ..server._lifecycle import LoopbackServer, ServerLifecycle
+from ..server._loop import Handler, ReplayError
 from ._app import GeminiReplayApp
 from ._catalog import Catalog, ReplaySource
 from ._faults import Faults

@@ -3,7 +3,8 @@ replay server and the recording proxy share. It knows no fixture."""
 
 from __future__ import annotations
 
-from ._loop import LoopbackServer, ReplayError
+from ._errors import ReplayError
+from ._lifecycle import LoopbackServer
 from ._protocol import StartedServer
 
 __all__ = [

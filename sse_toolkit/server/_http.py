@@ -51,7 +51,7 @@ from email.utils import formatdate
 from http import HTTPStatus
 from itertools import repeat
 from operator import add, is_
-from typing import Generic, NamedTuple, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 from urllib.parse import parse_qsl
 
 from ..parser._end import End
@@ -549,14 +549,18 @@ class ReplayRequest:
     # Worked out on first use (a replay handler asks for several headers and parameters of each request), or
     # once per head by the reader (see ``of``); each for the headers list or query string it was worked
     # out from: a handler that puts others in their place gets them read again.
-    _by_name: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
-    _fields_size: int | None = field(default=None, init=False, repr=False, compare=False)
-    _headers_of: list[tuple[str, str]] | None = field(default=None, init=False, repr=False, compare=False)
-    _head_fields: tuple[tuple[str, str], ...] | None = field(
-        default=None, init=False, repr=False, compare=False
-    )
-    _params: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
-    _params_of: str | None = field(default=None, init=False, repr=False, compare=False)
+    # (Set in __post_init__, not given as defaults: a dataclass compiled by mypyc leaves an init=False
+    # field's default unset.)
+    _by_name: dict[str, str] | None = field(init=False, repr=False, compare=False)
+    _fields_size: int | None = field(init=False, repr=False, compare=False)
+    _headers_of: list[tuple[str, str]] | None = field(init=False, repr=False, compare=False)
+    _head_fields: tuple[tuple[str, str], ...] | None = field(init=False, repr=False, compare=False)
+    _params: dict[str, str] | None = field(init=False, repr=False, compare=False)
+    _params_of: str | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._by_name = self._fields_size = self._headers_of = self._head_fields = None
+        self._params = self._params_of = None
 
     @classmethod
     def of(cls, parsed: ParsedRequest) -> ReplayRequest:
@@ -709,7 +713,7 @@ class Step:
     end: Finish | None = None
 
 
-def chunk(data: bytes) -> bytes:
+def chunk(data: bytes | bytearray) -> bytes:
     """``data`` framed as one HTTP/1.1 chunk."""
     return b"%x\r\n%s\r\n" % (len(data), data)
 
@@ -751,7 +755,7 @@ _framed: _KeptById[bytes] = _KeptById(4 * 1024 * 1024)
 _NOT_FRAMED = (None, b"", 0)
 
 
-def _framed_chunk(data: bytes) -> bytes:
+def _framed_chunk(data: bytes | bytearray) -> bytes:
     """``chunk(data)``, kept in ``_framed`` if ``data`` is bytes (immutable) and short enough."""
     framed = chunk(data)
     if len(data) <= _FRAMED_PIECE and type(data) is bytes:
@@ -777,7 +781,7 @@ _wholes: _KeptById[_Whole] = _KeptById(4 * 1024 * 1024)
 _UNFIT = _Whole(None, 0, 0, None, ())
 
 
-def _whole_of(body: tuple[tuple[float | None, bytes], ...]) -> _Whole:
+def _whole_of(body: tuple[Any, ...]) -> _Whole:
     kept = _wholes.entries.get(id(body))
     if kept is not None and (kept[0] is body or kept[0] is None):
         return kept[1]
@@ -846,7 +850,9 @@ class ReplyWriter:
         self.close_connection = close_connection
         self.merge_head = merge_head
         self.error: BaseException | None = None
-        self._items: Iterator[tuple[float | None, bytes]] | None = None
+        # Any, not the pairs Reply.chunks declares: a body's items are read as Python reads them (a bytearray
+        # piece, a None one, a list for a pair), which a compiled loop over declared pairs would refuse.
+        self._items: Iterator[Any] | None = None
         # The next piece, read from the body and framed ahead of its time: (when due or None, bytes, and its
         # body bytes).
         self._pending: tuple[float | None, bytes, int] | None = None
@@ -872,7 +878,8 @@ class ReplyWriter:
         head = _heads.get(key)
         if head is None:
             lines = [f"HTTP/1.1 {reply.status} {reply.reason or _REASONS.get(reply.status, 'Unknown')}"]
-            lines += [f"{k}: {v}" for k, v in reply.headers if k.lower() not in _OWN_HEADERS]
+            headers: Iterable[Any] = reply.headers  # read as Python reads them (see _items): any value prints
+            lines += [f"{k}: {v}" for k, v in headers if k.lower() not in _OWN_HEADERS]
             for line in lines:
                 if "\r" in line or "\n" in line:  # one header would become two (response splitting)
                     raise ValueError(f"reply header {line[:80]!r} holds a line break")
@@ -1044,10 +1051,11 @@ class ReplyWriter:
     def _joined(self) -> bytes | None:
         """The whole body; for ``HEAD`` of a stream, None once past _HEAD_MEASURE bytes (a 1 GiB fixture
         is not read to give a Content-Length nobody downloads)."""
+        chunks: Iterable[Any] = self.reply.chunks  # read loosely, as ``_items`` is
         if self.method != "HEAD" or not self.reply.stream:
-            return b"".join(data for _, data in self.reply.chunks)
+            return b"".join(data for _, data in chunks)
         parts, size = [], 0
-        for _, data in self.reply.chunks:
+        for _, data in chunks:
             parts.append(data)
             size += len(data)
             if size > _HEAD_MEASURE:

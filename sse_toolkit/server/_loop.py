@@ -12,7 +12,7 @@ switching between 100 threads; see bench/bench_server.py for the figures).
     the head goes in the same write as a first piece due at once;
   * epoll waits in whole milliseconds, so the loop waits for the last fraction of one with a sleep: a piece
     leaves within tens of microseconds of its time when the loop is free; and it never waits longer than
-    ``_MAX_WAIT`` at a time, so a piece due in a thousand years (or at infinity) is a timer like another
+    ``MAX_WAIT`` at a time, so a piece due in a thousand years (or at infinity) is a timer like another
     (epoll takes at most 2**31 - 1 ms, about 24.8 days; more raised OverflowError on the loop thread);
   * what a client's send buffer does not take waits for that socket to be writable, and the stream goes on
     only once it drained (a client that reads slowly holds up no one, and a 1 GiB fixture replayed at
@@ -26,7 +26,7 @@ switching between 100 threads; see bench/bench_server.py for the figures).
     chunk, in one writev per step: a request on a kept-alive connection alone in its turn takes them all
     in its first step; under a burst (and on a new connection), a first step takes one piece, and a
     response that has just written steps again at once, in rounds of one step per response (see
-    ``_Loop._flush_all``), so that every stream's first piece goes before any stream's second; never a loop
+    ``Loop._flush_all``), so that every stream's first piece goes before any stream's second; never a loop
     turn (a select and a wake-up of the client) per piece; a connection stays watched for input while it
     is answered until some comes (no epoll change per request);
   * nothing stops the loop for long in a process that has served for hours: the cyclic garbage
@@ -76,7 +76,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import dataclasses
 import enum
 import gc
 import heapq
@@ -90,12 +89,10 @@ import struct
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable
-from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
-from ..parser._exceptions import SSEError
+from ._errors import ReplayError, ServerStopped
 from ._http import (
     AbruptClose,
     Finish,
@@ -111,17 +108,19 @@ from ._http import (
 )
 
 if TYPE_CHECKING:
-    from typing import Self
+    from ._lifecycle import LoopbackServer
 
 __all__ = [
+    "MAX_WAIT",
     "AbruptClose",
+    "FullCollections",
     "Handler",
-    "LoopbackServer",
+    "Loop",
     "ReplayError",
     "ReplayRequest",
     "Reply",
-    "ServerLifecycle",
     "ServerStopped",
+    "dump_lateness",
     "is_loopback",
 ]
 
@@ -132,18 +131,17 @@ _CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, T
 _IDLE_TIMEOUT = 30.0
 # The longest the loop waits in select at a time: a timer due later (a piece at 1e9 s, at infinity) is then
 # just waited for again. epoll takes at most 2**31 - 1 ms; a wake-up a minute costs nothing.
-_MAX_WAIT = 60.0
-_MAX_ERRORS = 1000  # errors kept for check(); more are counted (a fault that repeats must not grow memory)
+MAX_WAIT = 60.0
 # Pieces stepped are written together, back to back, at the end of each turn of the loop or once the first
 # of them has waited _BATCH seconds. Under a burst of requests this shortens the time to answer them all
 # (bench/bench_server.py measures it): every write to a client that sleeps wakes it (an interrupt to the
 # other CPU, costly in a VM), and writes in a row reach a client that is still awake.
 _BATCH = 0.001
-# How long one flush may go on writing pieces already due (see _Loop._flush_all) before the loop's next
+# How long one flush may go on writing pieces already due (see Loop._flush_all) before the loop's next
 # turn looks for new requests and readable sockets: as long as the batch, so that a burst of streams at
 # --speed 0 delays a request that arrives meanwhile by no more than a batch does.
 _ROUNDS = 0.001
-# Pieces already due that one step of a response may give after a write (see _Loop._advance); each is still
+# Pieces already due that one step of a response may give after a write (see Loop._advance); each is still
 # its own chunk, and they leave together in one writev.
 _PIECES = 64
 # Pieces per writev at most (Linux takes IOV_MAX, 1024); 1 where the platform has no sendmsg (Windows).
@@ -167,7 +165,7 @@ _LATENESS_FILE = os.environ.get("SSE_REPLAY_LATENESS_FILE") or None
 _lateness: list[tuple[float, float]] | None = [] if _LATENESS_FILE else None
 
 
-def _dump_lateness() -> None:
+def dump_lateness() -> None:
     if _lateness is None or _LATENESS_FILE is None:
         return
     import json
@@ -203,12 +201,14 @@ _GC_GROWTH = 1_000_000
 _GC_OUT_OF_REACH = 1 << 30
 
 
-class _FullCollections:
+class FullCollections:
     """Process-wide bookkeeping of the deferral above: how many servers run, the thresholds to restore."""
 
-    lock = threading.Lock()
-    users = 0
-    saved: tuple[int, int, int] | None = None  # the thresholds before the first server deferred them
+    lock: ClassVar[threading.Lock] = threading.Lock()
+    users: ClassVar[int] = 0
+    saved: ClassVar[tuple[int, int, int] | None] = (
+        None  # the thresholds before the first server deferred them
+    )
 
     @classmethod
     def defer(cls) -> None:
@@ -235,14 +235,6 @@ class _FullCollections:
         """A full collection would have run by now (as many young collections as the old threshold)."""
         saved = cls.saved
         return saved is not None and gc.isenabled() and gc.get_count()[2] > saved[2]
-
-
-class ReplayError(SSEError):
-    """The replay (or record) server failed: bad source, bad options, or an error in a server thread."""
-
-
-class ServerStopped(Exception):
-    """Raised inside a server thread's wait when the server is stopping (ends the response at once)."""
 
 
 def is_loopback(host: str) -> bool:
@@ -450,7 +442,7 @@ class _Conn:
         self.due: list[float] = []  # the due instants of the timed pieces in ``out`` (the lateness hook)
 
 
-class _Loop:
+class Loop:
     """The server's one loop thread: accept, read, answer, pace, close (see the module doc)."""
 
     def __init__(self, owner: LoopbackServer) -> None:
@@ -586,16 +578,16 @@ class _Loop:
         if self.accept_paused and (due is None or self.accept_paused < due):
             due = self.accept_paused
         if due is None:
-            if _FullCollections.saved is None:
+            if FullCollections.saved is None:
                 return None
-            if not _FullCollections.owed():
+            if not FullCollections.owed():
                 return _GC_CHECK  # a turn now and then looks at the memory (see _GC_QUIET)
             self.quiet_wait = True
             return _GC_QUIET
         delay = due - time.monotonic()
-        if delay > _MAX_WAIT:
-            delay = _MAX_WAIT
-        if delay > _GC_QUIET and _FullCollections.owed():
+        if delay > MAX_WAIT:
+            delay = MAX_WAIT
+        if delay > _GC_QUIET and FullCollections.owed():
             delay, self.quiet_wait = _GC_QUIET, True
         if delay >= 0.001:
             return (int(delay * 1000) - 0.5) / 1000  # rounds up to that many whole milliseconds
@@ -617,7 +609,7 @@ class _Loop:
     def _check_growth(self, now: float) -> None:
         """Never quiet, and memory keeps growing: the full collection is run anyway (see _GC_QUIET)."""
         self.gc_check = now + _GC_CHECK
-        deferred = _FullCollections.saved is not None and gc.isenabled()
+        deferred = FullCollections.saved is not None and gc.isenabled()
         if deferred and sys.getallocatedblocks() > 2 * self.gc_blocks + _GC_GROWTH:
             self._collect()
 
@@ -1207,184 +1199,3 @@ class _Loop:
                 self._end(conn, how)
             except Exception as exc:
                 self._fail(conn, exc)
-
-
-class ServerLifecycle:
-    """The context-manager half of a loopback server's lifecycle, shared by the replay server and the
-    recording proxy: ``with`` starts it and stops it on exit (if still running); the repr shows its URL."""
-
-    @property
-    def url(self) -> str:
-        raise NotImplementedError
-
-    def start(self) -> None:
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        raise NotImplementedError
-
-    def is_running(self) -> bool:
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self.is_running():
-            self.stop()
-
-    def __repr__(self) -> str:
-        state = self.url if self.is_running() else "stopped"
-        return f"<{type(self).__name__} {state}>"
-
-
-class LoopbackServer(ServerLifecycle):
-    """An HTTP/1.1 server on loopback that answers every request with ``handler(request)``.
-
-    Lifecycle as pytest-httpserver's ``HTTPServerBase``: ``port=0`` (default) picks a free port, read back
-    through :attr:`port`/:attr:`url` once started; :meth:`start` raises if already running; :meth:`stop`
-    ends open streams, closes connections and joins the threads; usable as a context manager (starts on
-    enter, stops on exit). Errors raised by the handler (or anywhere while answering one request) are kept
-    and re-raised by :meth:`check`; past the first 1000, they are only counted in :attr:`errors_dropped`.
-    :attr:`requests` logs each request as received, bodies cut as the module doc says; a server whose
-    handler keeps its own journal passes ``log_requests=False``.
-    The limits below (see the module doc) may be changed on an instance before :meth:`start`.
-    """
-
-    backlog: int = 1024
-    max_connections: int = 1024
-    header_timeout: float = 10.0
-    request_timeout: float = 30.0
-    max_head: int = 64 * 1024
-    max_body: int = 64 * 1024 * 1024
-    log_max_requests: int = 10_000
-    log_body_limit: int = 1024 * 1024
-    log_total_limit: int = 64 * 1024 * 1024
-
-    def __init__(
-        self, handler: Handler, host: str = "127.0.0.1", port: int = 0, *, log_requests: bool = True
-    ) -> None:
-        self.handler = handler
-        self.host = host
-        self.log_requests = log_requests
-        self._port = port
-        self._loop: _Loop | None = None
-        self._threads: set[threading.Thread] = set()  # worker threads of handlers that wait for the network
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-        self.errors: list[BaseException] = []
-        self.errors_dropped = 0
-        self._log: collections.deque[ReplayRequest] = collections.deque()
-        self._logged_bytes = 0  # body bytes held by the log
-
-    @property
-    def requests(self) -> list[ReplayRequest]:
-        """The request log, oldest first (a copy; see the module doc for what it keeps)."""
-        with self._lock:
-            return list(self._log)
-
-    @property
-    def connections(self) -> int:
-        """Client connections open now (a test can wait for its client to have closed them all)."""
-        loop = self._loop
-        return len(loop.conns) if loop is not None else 0
-
-    # -- lifecycle -------------------------------------------------------------------------------
-    @property
-    def port(self) -> int:
-        """The bound port (the requested one until started)."""
-        return int(self._loop.socket.getsockname()[1]) if self._loop else self._port
-
-    @property
-    def url(self) -> str:
-        """Base URL without a trailing slash, e.g. ``http://127.0.0.1:41234`` (IPv6 hosts in brackets)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    def url_for(self, path: str) -> str:
-        """Absolute URL of ``path`` on this server."""
-        return self.url + ("" if path.startswith("/") else "/") + path
-
-    def is_running(self) -> bool:
-        return self._loop is not None
-
-    def start(self) -> None:
-        """Bind and serve on a daemon thread; returns once the socket listens."""
-        if self._loop is not None:
-            raise ReplayError(f"server already running at {self.url}")
-        self._stopping.clear()
-        try:
-            self._loop = _Loop(self)
-        except OSError as exc:
-            raise ReplayError(f"cannot listen on {self.host}:{self._port}: {exc.strerror or exc}") from exc
-        _FullCollections.defer()  # see _GC_QUIET
-        self._loop.thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop serving: end open responses (a reset), close connections, join the threads."""
-        loop = self._loop
-        if loop is None:
-            raise ReplayError("server is not running")
-        self._stopping.set()
-        loop.stopping = True
-        loop.wake()
-        deadline = time.monotonic() + timeout
-        loop.thread.join(timeout)
-        with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        self._loop = None
-        _FullCollections.resume()
-        _dump_lateness()
-
-    def check(self) -> None:
-        """Re-raise the first error collected from a server thread (then forget them all)."""
-        if self.errors:
-            first, self.errors = self.errors[0], []
-            if isinstance(first, SSEError):
-                raise first
-            raise ReplayError(
-                f"error in a server thread: {type(first).__name__}: {first}\n"
-                + "".join(traceback.format_exception(first))
-            ) from first
-
-    # -- used by the server's threads ------------------------------------------------------------
-    def _wait_until(self, deadline: float) -> None:
-        # In slices of at most _MAX_WAIT: Event.wait refuses a timeout past threading.TIMEOUT_MAX (and a
-        # deadline at infinity is just waited for until the server stops).
-        while (delay := deadline - time.monotonic()) > 0:
-            if self._stopping.wait(min(delay, _MAX_WAIT)):
-                raise ServerStopped()
-        if self._stopping.is_set():
-            raise ServerStopped()
-
-    def _record_error(self, exc: BaseException) -> None:
-        with self._lock:
-            if len(self.errors) < _MAX_ERRORS:
-                self.errors.append(exc)
-            else:
-                self.errors_dropped += 1
-
-    def _log_request(self, request: ReplayRequest) -> None:
-        size, limit = len(request.body), max(0, self.log_body_limit)
-        if size > limit:  # the handler got it all; the log keeps its start and says how much is missing
-            marker = b"[sse-toolkit: request body cut in the log, %d of %d bytes dropped]" % (
-                size - limit,
-                size,
-            )
-            request = dataclasses.replace(request, body=request.body[:limit] + marker)
-        with self._lock:
-            log = self._log
-            log.append(request)
-            self._logged_bytes += len(request.body)
-            # A long-running `--serve` keeps only the recent ones: the oldest go one by one as new ones
-            # come (a deque: no list shifted, and no batch of thousands freed at once, a pause mid-stream);
-            # the newest always stays.
-            while len(log) > 1 and (
-                len(log) > self.log_max_requests or self._logged_bytes > self.log_total_limit
-            ):
-                self._logged_bytes -= len(log.popleft().body)

@@ -158,7 +158,9 @@ def test_python_m_version() -> None:
     assert __version__ in done.stdout.decode()
 
 
-@pytest.mark.parametrize(("pure", "says"), [("1", "(pure Python)"), ("", "(C speedups: parser, gemini)")])
+@pytest.mark.parametrize(
+    ("pure", "says"), [("1", "(pure Python)"), ("", "(C speedups: parser, gemini, server)")]
+)
 def test_version_says_whether_the_c_speedups_are_in_use(pure: str, says: str) -> None:
     from sse_toolkit.parser import _parser
 

@@ -305,7 +305,7 @@ def test_the_key_check_on_a_required_key_does_not_remember_keys_either() -> None
 
 
 def test_the_replay_server_composes_a_loopback_server_and_is_a_started_server() -> None:
-    from sse_toolkit.server._loop import LoopbackServer
+    from sse_toolkit.server._lifecycle import LoopbackServer
     from sse_toolkit.server._protocol import StartedServer
 
     server = ReplayServer(WYOMING, speed=0)

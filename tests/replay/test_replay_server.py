@@ -15,7 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sse_toolkit.fixture._model import End
-from sse_toolkit.server._loop import LoopbackServer, ReplayError, ReplayRequest, Reply
+from sse_toolkit.server._lifecycle import LoopbackServer
+from sse_toolkit.server._loop import ReplayError, ReplayRequest, Reply
 
 
 def read_raw_chunks(url: str, target: str, body: bytes = b"{}") -> tuple[bytes, list[bytes], bool]:

@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sse_toolkit.server._http import ParsedRequest, Refusal, RequestReader
-from sse_toolkit.server._loop import LoopbackServer, ReplayRequest, Reply
+from sse_toolkit.server._lifecycle import LoopbackServer
+from sse_toolkit.server._loop import ReplayRequest, Reply
 
 MAX_BODY = 1 << 20
 

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from sse_toolkit.server._loop import LoopbackServer, ReplayRequest, Reply
+from sse_toolkit.server._lifecycle import LoopbackServer
+from sse_toolkit.server._loop import ReplayRequest, Reply
 
 
 def _answer(request: ReplayRequest) -> Reply:

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from sse_toolkit.server._http import RequestReader
-from sse_toolkit.server._loop import LoopbackServer, ReplayError, ReplayRequest, Reply
+from sse_toolkit.server._lifecycle import LoopbackServer
+from sse_toolkit.server._loop import ReplayError, ReplayRequest, Reply
 
 PATHS = {"loop": True, "thread": False}  # the handler's cpu_only: called by the loop, or on a worker thread
 
@@ -64,7 +64,7 @@ def _served(server: LoopbackServer) -> bool:
 
 
 class _Unprintable:
-    def __format__(self, spec: str) -> str:
+    def __str__(self) -> str:  # an f-string calls it (through format(); compiled code calls str() directly)
         raise RuntimeError("injected head failure")
 
 
@@ -90,15 +90,30 @@ def _failing_body(pieces_before: int) -> Iterator[tuple[float | None, bytes]]:
 
 @pytest.fixture
 def inject(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Reading a request whose bytes hold EXPLODE-PARSE, and writing bytes that hold EXPLODE-WRITE (with send,
-    sendall or a writev), raise."""
-    feed, send, sendall = RequestReader.feed, socket.socket.send, socket.socket.sendall
-    sendmsg = socket.socket.sendmsg
+    """Receiving a request whose bytes hold EXPLODE-READ (with recv, recv_into or recvmsg_into), and writing
+    bytes that hold EXPLODE-WRITE (with send, sendall or a writev), raise. (The socket's methods, not the
+    reader's: the loop and the reader may be compiled, and a compiled class cannot be patched.)"""
+    recv, recv_into, recvmsg_into = socket.socket.recv, socket.socket.recv_into, socket.socket.recvmsg_into
+    send, sendall, sendmsg = socket.socket.send, socket.socket.sendall, socket.socket.sendmsg
 
-    def exploding_feed(self: RequestReader, data: bytes) -> None:
-        if b"EXPLODE-PARSE" in data:
-            raise RuntimeError("injected parse failure")
-        feed(self, data)
+    def _check_read(data: bytes) -> None:
+        if b"EXPLODE-READ" in data:
+            raise RuntimeError("injected read failure")
+
+    def exploding_recv(self: socket.socket, *args: Any) -> bytes:
+        data = recv(self, *args)
+        _check_read(data)
+        return data
+
+    def exploding_recv_into(self: socket.socket, buffer: Any, *args: Any) -> int:
+        got = recv_into(self, buffer, *args)
+        _check_read(bytes(memoryview(buffer)[:got]))
+        return got
+
+    def exploding_recvmsg_into(self: socket.socket, buffers: Any, *args: Any) -> Any:
+        got = recvmsg_into(self, buffers, *args)
+        _check_read(b"".join(bytes(b) for b in buffers)[: got[0]])
+        return got
 
     def exploding_send(self: socket.socket, data: Any, *args: Any) -> int:
         if b"EXPLODE-WRITE" in bytes(data):
@@ -116,7 +131,9 @@ def inject(monkeypatch: pytest.MonkeyPatch) -> None:
             raise RuntimeError("injected write failure")
         sendall(self, data, *args)
 
-    monkeypatch.setattr(RequestReader, "feed", exploding_feed)
+    monkeypatch.setattr(socket.socket, "recv", exploding_recv)
+    monkeypatch.setattr(socket.socket, "recv_into", exploding_recv_into)
+    monkeypatch.setattr(socket.socket, "recvmsg_into", exploding_recvmsg_into)
     monkeypatch.setattr(socket.socket, "send", exploding_send)
     monkeypatch.setattr(socket.socket, "sendall", exploding_sendall)
     monkeypatch.setattr(socket.socket, "sendmsg", exploding_sendmsg)
@@ -126,7 +143,7 @@ def inject(monkeypatch: pytest.MonkeyPatch) -> None:
 # was sent before the failure; "cut" when the head (and any piece) went out and the connection was closed
 # without the final chunk.
 STAGES = [
-    ("parse", "/EXPLODE-PARSE", 400, 400),
+    ("read", "/EXPLODE-READ", 400, 400),
     ("handler", "/handler", 500, 500),
     ("head", "/head", 500, 500),
     ("body-first", "/body-first", 500, "cut"),  # a worker thread sends the head before the first piece

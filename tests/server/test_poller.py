@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from sse_toolkit.server import _loop
-from sse_toolkit.server._loop import LoopbackServer, ReplayRequest, Reply
+from sse_toolkit.server._lifecycle import LoopbackServer
+from sse_toolkit.server._loop import ReplayRequest, Reply
 
 BIG = 4 * 1024 * 1024  # more than a loopback socket's send buffer: the server waits until it is writable
 

@@ -26,7 +26,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sse_toolkit.server._http import ParsedRequest, Refusal, RequestReader
-from sse_toolkit.server._loop import LoopbackServer, ReplayError, ReplayRequest, Reply
+from sse_toolkit.server._lifecycle import LoopbackServer
+from sse_toolkit.server._loop import ReplayError, ReplayRequest, Reply
 
 Handler = Callable[[ReplayRequest], Reply]
 PATHS = {"loop": True, "thread": False}  # the handler's cpu_only: called by the loop, or on a worker thread
@@ -527,7 +528,8 @@ def test_out_of_descriptors_new_clients_get_503_and_the_server_survives(tmp_path
     script.write_text(
         "import resource, sys\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (100, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))\n"
-        "from sse_toolkit.server._loop import LoopbackServer, Reply\n"
+        "from sse_toolkit.server._lifecycle import LoopbackServer\n"
+        "from sse_toolkit.server._loop import Reply\n"
         "def handler(request):\n"
         "    return Reply(200, [], [(None, b'data: a\\n\\n'), (0.5, b'data: later\\n\\n')])\n"
         "handler.cpu_only = True\n"
@@ -716,7 +718,8 @@ def test_out_of_descriptors_accept_failing_is_reported_once_and_clients_are_serv
     script = tmp_path / "no_fds.py"
     script.write_text(
         "import os, resource, socket, time\n"
-        "from sse_toolkit.server._loop import LoopbackServer, Reply\n"
+        "from sse_toolkit.server._lifecycle import LoopbackServer\n"
+        "from sse_toolkit.server._loop import Reply\n"
         "def handler(request):\n"
         "    return Reply(200, [], [(None, request.path.encode())], stream=False)\n"
         "handler.cpu_only = True\n"

@@ -1,0 +1,78 @@
+"""Across layers: which modules mypyc compiles, and the switch that runs them from their source instead.
+
+The replay server's request path (reading a request, routing it, journaling it, writing the answer) is
+plain typed Python that setup.py also compiles with mypyc where a C compiler is: the same source, each
+module then an extension beside its ``.py``. Compiled, the path does about a third fewer instructions
+per request (bench/bench_instructions.py), which is what brings the server within reach of a raw
+asyncio server (bench/bench_server.py --only tail). Without a compiler the build warns and the package
+runs the Python source, which is the reference: the tests run both ways.
+
+``SSE_TOOLKIT_PURE_PYTHON`` set to anything non-empty (read when ``sse_toolkit`` is first imported) makes the
+process import these modules from their ``.py`` files, as it makes the parser and Gemini layers skip
+their C accelerators. The compiled modules call each other directly, so they come as one group: all
+compiled or all from source.
+
+Only modules whose classes are internal to the package are compiled: a compiled class cannot be
+subclassed by a Python class, nor monkeypatched, and checks its attributes' declared types at run
+time. ``LoopbackServer`` (``server._lifecycle``) and ``ReplayServer`` stay plain Python for that reason.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import os
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+__all__ = ["COMPILED", "GROUP", "compiled_in_use", "run_from_source_if_asked"]
+
+# Read by setup.py (as a literal, without importing the package).
+COMPILED = (
+    "sse_toolkit.server._http",
+    "sse_toolkit.server._loop",
+    "sse_toolkit.replay._app",
+    "sse_toolkit.replay._catalog",
+    "sse_toolkit.replay._journal",
+    "sse_toolkit.replay._scenario",
+)
+# The extension that holds the group's code (mypyc's shared library: ``<GROUP>__mypyc``).
+GROUP = "sse_toolkit._request_path"
+
+_PURE_PYTHON_VARIABLE = "SSE_TOOLKIT_PURE_PYTHON"  # as parser/_accelerators.py
+
+
+class _FromSource(importlib.abc.MetaPathFinder):
+    """Finds each compiled module's ``.py`` file in its package, before the extension beside it is found."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in COMPILED or not path:
+            return None
+        leaf = fullname.rpartition(".")[2] + ".py"
+        for folder in path:
+            source = os.path.join(folder, leaf)
+            if os.path.isfile(source):
+                return importlib.util.spec_from_file_location(fullname, source)
+        return None
+
+
+def run_from_source_if_asked() -> None:
+    """Under ``SSE_TOOLKIT_PURE_PYTHON``, import the compiled modules from source (see the module doc)."""
+    if os.environ.get(_PURE_PYTHON_VARIABLE) and not any(
+        isinstance(finder, _FromSource) for finder in sys.meta_path
+    ):
+        sys.meta_path.insert(0, _FromSource())
+
+
+def compiled_in_use() -> bool:
+    """True when the compiled modules are the ones imported (or would be, by the next import)."""
+    spec = importlib.util.find_spec(COMPILED[0])
+    return (
+        spec is not None
+        and spec.origin is not None
+        and spec.origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+    )
