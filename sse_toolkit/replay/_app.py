@@ -87,7 +87,7 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 
@@ -167,22 +167,24 @@ _GEMINI_API, _kind_of_method = Api.GEMINI, RequestKind.of_method
 _STREAMS = (_SSE, _JSON_ARRAY)
 
 
-class Answer(NamedTuple):
+class Answer:
     """What a handler answers: the ``reply`` to send and, for the journal, what its body holds (``sent``:
     event ends and where the finishReason ends; None when counted as it streams from disk)."""
 
-    reply: Reply
-    sent: Planned | None
+    # A plain class, as Call: one of each is made per request, and mypyc compiles a class's own __init__
+    # (a NamedTuple's is made at run time, and runs interpreted).
+    def __init__(self, reply: Reply, sent: Planned | None) -> None:
+        self.reply, self.sent = reply, sent
 
 
-class Call(NamedTuple):
+class Call:
     """One request as a handler gets it: the ``request``, its route's path ``match``, its journal
     ``entry``, and the ``api`` whose error shape its answers take (None: a generic path)."""
 
-    request: ReplayRequest
-    match: re.Match[str]
-    entry: JournalEntry
-    api: Api | None = Api.GEMINI
+    def __init__(
+        self, request: ReplayRequest, match: re.Match[str], entry: JournalEntry, api: Api | None = Api.GEMINI
+    ) -> None:
+        self.request, self.match, self.entry, self.api = request, match, entry, api
 
 
 def _json_answer(status: int, body: bytes, extra: Sequence[tuple[str, str]] = ()) -> Answer:
@@ -343,17 +345,18 @@ class GeminiReplayApp:
             self.journal.track(entry, reply, whole_body(b""))
             return reply
         try:
-            reply, sent = _key_problem(request, self.require_key, route.api) or route.handler(
+            answer = _key_problem(request, self.require_key, route.api) or route.handler(
                 self, Call(request, match, entry, route.api)
             )
         except SSEUsageError as exc:  # a malformed x-sse-replay-faults header, a bad chat request ...
             body = error_body(400, "INVALID_ARGUMENT", f"sse-replay: {exc}")
-            reply, sent = _error_answer(route.api, 400, body)
+            answer = _error_answer(route.api, 400, body)
         except BaseException:
             entry.end, entry.status = Ending.CLIENT_GONE, 500
             raise
+        reply = answer.reply
         reply.headers = [*reply.headers, *cors]
-        self.journal.track(entry, reply, sent)
+        self.journal.track(entry, reply, answer.sent)
         return reply
 
     def _faults_for(self, request: ReplayRequest, journal: JournalEntry) -> Faults:

@@ -114,7 +114,7 @@ def _bad(message: str) -> Refusal:
     return Refusal(400, "Bad Request", message)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class ParsedRequest:
     """One request as read: ``target`` is the raw request target (path and query)."""
 
@@ -127,6 +127,21 @@ class ParsedRequest:
     # What the reader worked out once per head (a connection's head sent again is not read again:
     # RequestReader._last), handed on to the ReplayRequest, read only; None for a request made by hand.
     head: _ReadHead | None = field(default=None, repr=False, compare=False)
+
+    def __init__(
+        self,
+        method: str,
+        target: str,
+        version: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        keep_alive: bool,
+        head: _ReadHead | None = None,
+    ) -> None:
+        # Written out, not the dataclass's: mypyc compiles a class's own __init__, while the one dataclasses
+        # generates runs interpreted, once per request.
+        self.method, self.target, self.version, self.headers = method, target, version, headers
+        self.body, self.keep_alive, self.head = body, keep_alive, head
 
 
 _FRAMING_FIELDS = frozenset({"content-length", "transfer-encoding", "connection", "expect"})
@@ -537,7 +552,7 @@ class AbruptClose(Exception):
         self.reset = reset
 
 
-@dataclass
+@dataclass(init=False)
 class ReplayRequest:
     """A request as the server received it. ``query`` is the raw query string (without ``?``)."""
 
@@ -549,8 +564,6 @@ class ReplayRequest:
     # Worked out on first use (a replay handler asks for several headers and parameters of each request), or
     # once per head by the reader (see ``of``); each for the headers list or query string it was worked
     # out from: a handler that puts others in their place gets them read again.
-    # (Set in __post_init__, not given as defaults: a dataclass compiled by mypyc leaves an init=False
-    # field's default unset.)
     _by_name: dict[str, str] | None = field(init=False, repr=False, compare=False)
     _fields_size: int | None = field(init=False, repr=False, compare=False)
     _headers_of: list[tuple[str, str]] | None = field(init=False, repr=False, compare=False)
@@ -558,7 +571,17 @@ class ReplayRequest:
     _params: dict[str, str] | None = field(init=False, repr=False, compare=False)
     _params_of: str | None = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        query: str = "",
+        headers: list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+    ) -> None:
+        # Written out: see ParsedRequest.__init__.
+        self.method, self.path, self.query, self.body = method, path, query, body
+        self.headers = [] if headers is None else headers
         self._by_name = self._fields_size = self._headers_of = self._head_fields = None
         self._params = self._params_of = None
 
@@ -626,7 +649,7 @@ class ReplayRequest:
         return self.path + ("?" + self.query if self.query else "")
 
 
-@dataclass
+@dataclass(init=False)
 class Reply:
     """A response to send.
 
@@ -644,6 +667,22 @@ class Reply:
     head_t: float | None = None
     reason: str | None = None
     watcher: BodyWatcher | None = None
+
+    def __init__(
+        self,
+        status: int = 200,
+        headers: list[tuple[str, str]] | None = None,
+        chunks: Iterable[tuple[float | None, bytes]] = (),
+        end: End = End.COMPLETE,
+        stream: bool = True,
+        head_t: float | None = None,
+        reason: str | None = None,
+        watcher: BodyWatcher | None = None,
+    ) -> None:
+        # Written out: see ParsedRequest.__init__.
+        self.status, self.headers = status, [] if headers is None else headers
+        self.chunks, self.end, self.stream, self.head_t = chunks, end, stream, head_t
+        self.reason, self.watcher = reason, watcher
 
 
 class BodyWatcher(Protocol):
@@ -700,7 +739,7 @@ STEP_BYTES = 1 << 16
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Step:
     """What a :class:`ReplyWriter` step gives: ``pieces`` to write now, one write each; ``due``, the instants
     the timed ones among them were due (for the lateness hook); then either ``end`` (a :class:`Finish`:
@@ -711,6 +750,12 @@ class Step:
     due: list[float]
     wait: float | None = None
     end: Finish | None = None
+
+    def __init__(
+        self, pieces: list[bytes], due: list[float], wait: float | None = None, end: Finish | None = None
+    ) -> None:
+        # Written out: see ParsedRequest.__init__.
+        self.pieces, self.due, self.wait, self.end = pieces, due, wait, end
 
 
 def chunk(data: bytes | bytearray) -> bytes:
