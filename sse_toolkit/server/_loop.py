@@ -90,7 +90,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, Protocol
 
 from ._errors import ReplayError, ServerStopped
 from ._http import (
@@ -107,15 +107,13 @@ from ._http import (
     refusal_reply,
 )
 
-if TYPE_CHECKING:
-    from ._lifecycle import LoopbackServer
-
 __all__ = [
     "MAX_WAIT",
     "AbruptClose",
     "FullCollections",
     "Handler",
     "Loop",
+    "Owner",
     "ReplayError",
     "ReplayRequest",
     "Reply",
@@ -442,10 +440,34 @@ class _Conn:
         self.due: list[float] = []  # the due instants of the timed pieces in ``out`` (the lateness hook)
 
 
+class Owner(Protocol):
+    """What a :class:`Loop` reads and calls on the server that owns it: ``LoopbackServer``
+    (server/_lifecycle.py), its limits, its handler and the bookkeeping its threads share."""
+
+    handler: Handler
+    host: str
+    backlog: int
+    max_connections: int
+    header_timeout: float
+    request_timeout: float
+    max_head: int
+    max_body: int
+    log_requests: bool
+    _port: int
+    _lock: threading.Lock
+    _threads: set[threading.Thread]
+
+    def _record_error(self, exc: BaseException) -> None: ...
+
+    def _log_request(self, request: ReplayRequest) -> None: ...
+
+    def _wait_until(self, deadline: float) -> None: ...
+
+
 class Loop:
     """The server's one loop thread: accept, read, answer, pace, close (see the module doc)."""
 
-    def __init__(self, owner: LoopbackServer) -> None:
+    def __init__(self, owner: Owner) -> None:
         self.owner = owner
         family = socket.AF_INET6 if ":" in owner.host else socket.AF_INET
         self.socket = socket.socket(family, socket.SOCK_STREAM)
