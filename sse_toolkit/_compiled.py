@@ -12,9 +12,12 @@ process import these modules from their ``.py`` files, as it makes the parser an
 their C accelerators. The compiled modules call each other directly, so they come as one group: all
 compiled or all from source.
 
-Only modules whose classes are internal to the package are compiled: a compiled class cannot be
-subclassed by a Python class, nor monkeypatched, and checks its attributes' declared types at run
-time. ``LoopbackServer`` (``server._lifecycle``) and ``ReplayServer`` stay plain Python for that reason.
+Compiled, a module's classes cannot be subclassed by Python classes nor its functions monkeypatched, and
+it checks declared types where values are passed, assigned and unpacked. So the modules that build what
+users subclass, set or hand in (``LoopbackServer``, ``ReplayServer``, the errors, the catalog that reads
+fixtures built in Python, scenarios, the journal's entries) stay Python, and where a compiled module reads
+a user's values (a handler's ``Reply``, its pieces and headers, the servers' limits and options) it reads
+them as ``Any``, as Python would: tests/server/test_compiled.py holds both ways to the same answers.
 """
 
 from __future__ import annotations
@@ -34,9 +37,7 @@ COMPILED = (
     "sse_toolkit.server._http",
     "sse_toolkit.server._loop",
     "sse_toolkit.replay._app",
-    "sse_toolkit.replay._catalog",
     "sse_toolkit.replay._journal",
-    "sse_toolkit.replay._scenario",
 )
 # The extension that holds the group's code (mypyc's shared library: ``<GROUP>__mypyc``).
 GROUP = "sse_toolkit._request_path"
@@ -61,10 +62,11 @@ class _FromSource(importlib.abc.MetaPathFinder):
 
 
 def run_from_source_if_asked() -> None:
-    """Under ``SSE_TOOLKIT_PURE_PYTHON``, import the compiled modules from source (see the module doc)."""
-    if os.environ.get(_PURE_PYTHON_VARIABLE) and not any(
-        isinstance(finder, _FromSource) for finder in sys.meta_path
-    ):
+    """Under ``SSE_TOOLKIT_PURE_PYTHON``, or where the group's shared library is missing (a build that
+    compiled the modules' small extensions but not it), import the compiled modules from source."""
+    if any(isinstance(finder, _FromSource) for finder in sys.meta_path):
+        return
+    if os.environ.get(_PURE_PYTHON_VARIABLE) or importlib.util.find_spec(GROUP + "__mypyc") is None:
         sys.meta_path.insert(0, _FromSource())
 
 

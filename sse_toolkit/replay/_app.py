@@ -215,7 +215,7 @@ def _key_of(request: ReplayRequest) -> str | None:
     return credentials.strip() or None if scheme.lower() == "bearer" else None
 
 
-def _key_problem(request: ReplayRequest, require_key: str | bool | None, api: Api | None) -> Answer | None:
+def _key_problem(request: ReplayRequest, require_key: Any, api: Api | None) -> Answer | None:
     if require_key is None or require_key is False:
         return None
     key = _key_of(request)
@@ -285,13 +285,11 @@ class GeminiReplayApp:
 
     cpu_only = True  # never waits for the network: the server calls it from its one loop
 
-    def __init__(
-        self, catalog: Catalog, faults: Faults | None = None, require_key: str | bool | None = None
-    ) -> None:
+    def __init__(self, catalog: Catalog, faults: Faults | None = None, require_key: Any = None) -> None:
         self.catalog = catalog
         self.speed = catalog.speed
         self.faults = faults or Faults()
-        self.require_key = require_key
+        self.require_key: Any = require_key  # a user's option, any truth value (compiled, a union is checked)
         self.scenario = Scenario()
         self.journal = Journal()
         self._queued: list[Faults] = []

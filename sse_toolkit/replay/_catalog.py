@@ -28,7 +28,7 @@ import threading
 from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol, Union, cast
+from typing import Any, NamedTuple, Protocol, Union, runtime_checkable
 
 import orjson
 
@@ -78,9 +78,9 @@ __all__ = [
 ReplaySource = Union[str, "os.PathLike[str]", bytes, Fixture, Exchange, Any]
 
 
+@runtime_checkable
 class _Scripted(Protocol):
-    """A scripted stream (``GeminiScript``): anything that makes a fixture (looked for by its method: this
-    module is compiled with mypyc, where a protocol is not checked at run time)."""
+    """A scripted stream (``GeminiScript``): anything that makes a fixture."""
 
     def to_fixture(self) -> Fixture: ...
 
@@ -552,8 +552,8 @@ def _load(source: ReplaySource | Sequence[ReplaySource], speed: float) -> list[C
             entries.append(CatalogEntry(item.source or f"<fixture {number}>", item, speed))
         elif isinstance(item, Exchange):
             entries.append(CatalogEntry(f"<exchange {number}>", Fixture([item]), speed))
-        elif callable(getattr(item, "to_fixture", None)):
-            fixture = cast(_Scripted, item).to_fixture()
+        elif isinstance(item, _Scripted):
+            fixture = item.to_fixture()
             entries.append(
                 CatalogEntry(fixture.source or f"<{type(item).__name__} {number}>", fixture, speed)
             )

@@ -124,9 +124,10 @@ class Journal:
     def __init__(
         self, max_entries: int = MAX_ENTRIES, max_bytes: int = MAX_BYTES, max_body: int = MAX_BODY
     ) -> None:
-        self.max_entries = max_entries
-        self.max_bytes = max_bytes
-        self.max_body = max_body
+        # Any: a user may set them to any number (1e4 works, as in Python; compiled, an int is checked).
+        self.max_entries: Any = max_entries
+        self.max_bytes: Any = max_bytes
+        self.max_body: Any = max_body
         # Deques: the oldest entry leaves in O(1) as each new one arrives, never a bulk drop inside a request.
         self._entries: deque[JournalEntry] = deque()
         # Entries whose query and headers are not redacted yet, oldest first: that is done when the journal
@@ -234,7 +235,8 @@ def _scanned(
 ) -> Iterator[tuple[float | None, bytes]]:
     """``chunks`` (a body streamed from disk), each piece counted into ``entry`` as it is read (its items
     read as Python reads them: see ReplyWriter._items)."""
-    total, events, finished, last = 0, 0, False, b""
+    total, events, finished = 0, 0, False
+    last: Any = b""
     whole = False
     try:
         for t, data in chunks:

@@ -45,7 +45,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
@@ -148,7 +148,7 @@ _FRAMING_FIELDS = frozenset({"content-length", "transfer-encoding", "connection"
 
 
 def _framing(
-    headers: list[tuple[str, str]], version: tuple[int, int], max_body: int
+    headers: list[tuple[str, str]], version: tuple[int, int], max_body: Any
 ) -> tuple[int, bool, bool, bool]:
     """(body length, chunked, keep-alive, expects ``100 Continue``) from Content-Length, Transfer-Encoding,
     Connection and Expect: every value of each, not the first (a reader that takes the first while another
@@ -201,7 +201,7 @@ def _framing(
     return length, chunked, keep_alive, expect_continue
 
 
-def _content_length(values: list[str], max_body: int) -> int:
+def _content_length(values: list[str], max_body: Any) -> int:
     """The one number that every Content-Length value (repeated headers, or a list) says; RFC 9110 8.6."""
     texts = {text.strip(" \t") for value in values for text in value.split(",")}
     for text in texts:
@@ -245,7 +245,7 @@ class _ReadHead(NamedTuple):
     params: dict[str, str]  # the query parameters, the last value winning (read only)
 
 
-def _head_of(head: bytes, line_end: int, end: int, max_body: int) -> _ReadHead:
+def _head_of(head: bytes, line_end: int, end: int, max_body: Any) -> _ReadHead:
     """Read a whole head (``line_end``: its first line feed; ``end``: where the blank line starts) for a
     reader whose body limit is ``max_body``. Raises :class:`Refusal`."""
     line = head[:line_end]
@@ -272,7 +272,9 @@ class RequestReader:
     is true until :meth:`continue_sent` is called (the server then writes ``100 Continue``).
     """
 
-    def __init__(self, max_head: int, max_body: int) -> None:
+    def __init__(self, max_head: Any, max_body: Any) -> None:
+        # Any, not int: the limits are a user's (LoopbackServer.max_head = 1e6 works, as in Python), and a
+        # compiled module checks a declared int where it is passed.
         self.max_head = max_head
         self.max_body = max_body
         self._buffer = bytearray()
@@ -585,6 +587,10 @@ class ReplayRequest:
         self._by_name = self._fields_size = self._headers_of = self._head_fields = None
         self._params = self._params_of = None
 
+    def __reduce__(self) -> tuple[type[ReplayRequest], tuple[str, str, str, list[tuple[str, str]], bytes]]:
+        # copy, deepcopy and pickle rebuild it from its fields (compiled, it has no __dict__ to copy).
+        return (ReplayRequest, (self.method, self.path, self.query, self.headers, self.body))
+
     @classmethod
     def of(cls, parsed: ParsedRequest) -> ReplayRequest:
         """The request a :class:`RequestReader` read (what its head worked out once comes along)."""
@@ -659,11 +665,13 @@ class Reply:
     the last chunk. ``head_t`` delays the status line.
     """
 
+    # (A handler's: headers any sequence of pairs and stream any truth value, as in Python; a compiled
+    # module would check a declared list or bool.)
     status: int = 200
-    headers: list[tuple[str, str]] = field(default_factory=list)
+    headers: Sequence[tuple[str, str]] = field(default_factory=list)
     chunks: Iterable[tuple[float | None, bytes]] = ()
     end: End = End.COMPLETE
-    stream: bool = True
+    stream: Any = True
     head_t: float | None = None
     reason: str | None = None
     watcher: BodyWatcher | None = None
@@ -671,10 +679,10 @@ class Reply:
     def __init__(
         self,
         status: int = 200,
-        headers: list[tuple[str, str]] | None = None,
+        headers: Sequence[tuple[str, str]] | None = None,
         chunks: Iterable[tuple[float | None, bytes]] = (),
         end: End = End.COMPLETE,
-        stream: bool = True,
+        stream: Any = True,
         head_t: float | None = None,
         reason: str | None = None,
         watcher: BodyWatcher | None = None,
@@ -758,8 +766,8 @@ class Step:
         self.pieces, self.due, self.wait, self.end = pieces, due, wait, end
 
 
-def chunk(data: bytes | bytearray) -> bytes:
-    """``data`` framed as one HTTP/1.1 chunk."""
+def chunk(data: Any) -> bytes:
+    """``data`` (bytes, or any bytes-like object: a handler's piece) framed as one HTTP/1.1 chunk."""
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
@@ -800,7 +808,7 @@ _framed: _KeptById[bytes] = _KeptById(4 * 1024 * 1024)
 _NOT_FRAMED = (None, b"", 0)
 
 
-def _framed_chunk(data: bytes | bytearray) -> bytes:
+def _framed_chunk(data: Any) -> bytes:
     """``chunk(data)``, kept in ``_framed`` if ``data`` is bytes (immutable) and short enough."""
     framed = chunk(data)
     if len(data) <= _FRAMED_PIECE and type(data) is bytes:
@@ -923,8 +931,10 @@ class ReplyWriter:
         head = _heads.get(key)
         if head is None:
             lines = [f"HTTP/1.1 {reply.status} {reply.reason or _REASONS.get(reply.status, 'Unknown')}"]
-            headers: Iterable[Any] = reply.headers  # read as Python reads them (see _items): any value prints
-            lines += [f"{k}: {v}" for k, v in headers if k.lower() not in _OWN_HEADERS]
+            # Read as Python reads them (see _items): any value prints, through str() both ways (compiled, an
+            # f-string calls str(); interpreted, format()).
+            headers: Iterable[Any] = reply.headers
+            lines += ["%s: %s" % (k, v) for k, v in headers if k.lower() not in _OWN_HEADERS]  # noqa: UP031
             for line in lines:
                 if "\r" in line or "\n" in line:  # one header would become two (response splitting)
                     raise ValueError(f"reply header {line[:80]!r} holds a line break")

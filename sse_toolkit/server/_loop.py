@@ -90,7 +90,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from ._errors import ReplayError, ServerStopped
 from ._http import (
@@ -444,15 +444,17 @@ class Owner(Protocol):
     """What a :class:`Loop` reads and calls on the server that owns it: ``LoopbackServer``
     (server/_lifecycle.py), its limits, its handler and the bookkeeping its threads share."""
 
+    # The limits a user sets: Any, read as Python reads them (max_body = 1e6 works; compiled, a declared int
+    # is checked where it is read).
     handler: Handler
     host: str
-    backlog: int
-    max_connections: int
+    backlog: Any
+    max_connections: Any
     header_timeout: float
     request_timeout: float
-    max_head: int
-    max_body: int
-    log_requests: bool
+    max_head: Any
+    max_body: Any
+    log_requests: Any
     _port: int
     _lock: threading.Lock
     _threads: set[threading.Thread]

@@ -124,3 +124,67 @@ def test_pure_python_runs_the_request_path_from_source_with_the_same_answers_and
     assert isinstance(answers, list) and len(answers) == 11
     assert answers[0].startswith("HTTP/1.1 200 ") and answers[0].endswith("0\r\n\r\n")
     assert answers[5].startswith("HTTP/1.1 503 ")
+
+
+# A user's values where the compiled modules read them: limits set as floats or any truth value, a handler's
+# Reply with a tuple of headers, a memoryview piece and stream=0, journal bounds as floats, require_key=1,
+# and copies of the journal. Each is printed as the client and the server saw it.
+_USER_VALUES = r"""
+import copy, http.client, pickle, sys
+from sse_toolkit.replay import ReplayServer
+from sse_toolkit.server import LoopbackServer
+from sse_toolkit.server._loop import Reply
+
+def fetch(port, path="/", body=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("POST" if body else "GET", path, body=body, headers={"Content-Type": "application/json"})
+    answer = conn.getresponse()
+    got = (answer.status, answer.getheader("X-Kind"), answer.getheader("Content-Length"), answer.read())
+    conn.close()
+    return got
+
+def handler(request):
+    if request.path == "/tuple":
+        return Reply(200, (("X-Kind", "tuple"),), [(None, b"hi")])
+    if request.path == "/view":
+        return Reply(200, [("X-Kind", "view")], [(None, memoryview(b"hi"))])
+    return Reply(200, [("X-Kind", "joined")], [(None, b"h"), (None, b"i")], stream=0)
+handler.cpu_only = True
+
+server = LoopbackServer(handler, log_requests=0)
+server.max_body, server.max_head, server.max_connections = 1e6, 65536.0, 1e3
+with server:
+    print([fetch(server.port, p) for p in ("/tuple", "/view", "/joined")], server.errors)
+
+stream = "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"
+with ReplayServer(sys.argv[1], speed=0, require_key=1) as replay:
+    replay.app.journal.max_entries, replay.app.journal.max_bytes = 1e4, 6.4e7
+    print(fetch(replay.port, stream, b"{}")[0], replay.errors)
+    requests = replay.requests
+    kept = copy.deepcopy(requests), pickle.loads(pickle.dumps([e.request for e in requests]))
+    print(len(kept[0]), kept[0][0].status, kept[1][0].path, kept[1][0].body)
+"""
+
+
+def test_a_users_values_are_read_as_python_reads_them_compiled_or_not() -> None:
+    runs = []
+    for pure in (False, True):
+        env = {k: v for k, v in os.environ.items() if k != "SSE_TOOLKIT_PURE_PYTHON"}
+        if pure:
+            env["SSE_TOOLKIT_PURE_PYTHON"] = "1"
+        out = subprocess.run(
+            [sys.executable, "-c", _USER_VALUES, str(FIXTURES / "cats.sse")],
+            capture_output=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+        assert out.returncode == 0, out.stderr.decode()
+        runs.append(out.stdout.decode().splitlines())
+    assert runs[0] == runs[1]
+    served, replayed, copied = runs[1]
+    assert served == (
+        "[(200, 'tuple', None, b'hi'), (200, 'view', None, b'hi'), (200, 'joined', '2', b'hi')] []"
+    )
+    assert replayed == "403 []"  # require_key=1: a key is required, none was sent
+    assert copied.startswith("1 403 /v1beta/models/gemini-2.0-flash:streamGenerateContent b'{}'")
