@@ -2,7 +2,7 @@
 
 The replay server's request path (reading a request, routing it, journaling it, writing the answer) is
 plain typed Python that setup.py also compiles with mypyc where a C compiler is: the same source, each
-module then an extension beside its ``.py``. Compiled, a request costs about 40% fewer instructions
+module then an extension beside its ``.py``. Compiled, a request costs about a third fewer instructions
 (bench/bench_instructions.py), which is what takes the server past 0.9x a raw asyncio server's throughput
 (bench/bench_server.py --only tail; docs/guarantees.md). Without a compiler the build warns and the package
 runs the Python source, which is the reference: the tests run both ways.
