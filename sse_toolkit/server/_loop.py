@@ -204,9 +204,8 @@ class FullCollections:
 
     lock: ClassVar[threading.Lock] = threading.Lock()
     users: ClassVar[int] = 0
-    saved: ClassVar[tuple[int, int, int] | None] = (
-        None  # the thresholds before the first server deferred them
-    )
+    # The thresholds before the first server deferred them.
+    saved: ClassVar[tuple[int, int, int] | None] = None
 
     @classmethod
     def defer(cls) -> None:
